@@ -1,0 +1,40 @@
+"""Jinja filters that hand the serving profiles to roles and templates.
+
+They call vllm_fleet's Python code so that the merge rules and the flag rendering exist once,
+shared with lint and the smoke tests.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+try:
+    import vllm_fleet  # noqa: F401
+except ImportError:  # running from a checkout without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from vllm_fleet.profiles import resolve_serving  # noqa: E402
+from vllm_fleet.serve_args import serve_args, serve_env  # noqa: E402
+
+
+def vllm_fleet_serving(profile_name, overrides=None):
+    """profile name (+ vllm_fleet_overrides) -> the host's effective serving configuration."""
+    return resolve_serving(str(profile_name), dict(overrides or {}))
+
+
+def vllm_fleet_serve_args(serving_config, port=8000):
+    return serve_args(serving_config, int(port))
+
+
+def vllm_fleet_serve_env(serving_config):
+    return serve_env(serving_config)
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "vllm_fleet_serving": vllm_fleet_serving,
+            "vllm_fleet_serve_args": vllm_fleet_serve_args,
+            "vllm_fleet_serve_env": vllm_fleet_serve_env,
+        }
