@@ -65,7 +65,7 @@ def resolve_serving(profile_name: str, overrides: dict[str, Any] | None = None) 
 
     Returns the profile with its `image` and `model` names expanded into their catalogue
     entries, then `overrides` deep-merged. `image` and `model` in overrides may be a name of
-    the catalogue or a mapping of fields.
+    the catalogue or a mapping of fields. `env: {VAR: null}` removes VAR.
     """
     cat = catalogue()
     profiles = cat["profiles"]
@@ -87,7 +87,10 @@ def resolve_serving(profile_name: str, overrides: dict[str, Any] | None = None) 
         entry = copy.deepcopy(cat[table][ref])
         entry["name" if kind == "image" else "id"] = ref
         base[kind] = entry
-    return deep_merge(base, overrides)
+    merged = deep_merge(base, overrides)
+    # An override of null removes a profile env var (a value can't be "unset" any other way).
+    merged["env"] = {k: v for k, v in (merged.get("env") or {}).items() if v is not None}
+    return merged
 
 
 def version_tuple(version: str) -> tuple[int, ...]:

@@ -14,6 +14,7 @@ try:
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from vllm_fleet.checks import default_instances, preflight_problems  # noqa: E402
 from vllm_fleet.profiles import resolve_serving  # noqa: E402
 from vllm_fleet.serve_args import serve_args, serve_env  # noqa: E402
 
@@ -31,10 +32,24 @@ def vllm_fleet_serve_env(serving_config):
     return serve_env(serving_config)
 
 
+def vllm_fleet_instances(instances, serving_config):
+    """The host's instances, or the default single instance sized for tensor parallelism."""
+    if instances:
+        return list(instances)
+    return default_instances(serving_config["serving"].get("tensor_parallel_size") or 1)
+
+
+def vllm_fleet_preflight_problems(serving_config, gpu_facts, free_disk_bytes, host):
+    """Sentences saying why the host must stop before any download; empty when it may go on."""
+    return preflight_problems(serving_config, gpu_facts, int(free_disk_bytes), dict(host))
+
+
 class FilterModule:
     def filters(self):
         return {
             "vllm_fleet_serving": vllm_fleet_serving,
             "vllm_fleet_serve_args": vllm_fleet_serve_args,
             "vllm_fleet_serve_env": vllm_fleet_serve_env,
+            "vllm_fleet_instances": vllm_fleet_instances,
+            "vllm_fleet_preflight_problems": vllm_fleet_preflight_problems,
         }
