@@ -105,3 +105,22 @@ def test_lab_standin_relaxes_only_the_cpu_rule() -> None:
 
 def test_api_key_on_ipv6_loopback_not_needed() -> None:
     assert "VF402" not in rules_of(view("hopper", bind_address="::1"))
+
+
+def _real_h100_facts() -> dict:
+    import json
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "fixtures" / "preflight-h100-real" / "module-nvidia_gpu_facts.txt").read_text()
+    return json.loads(text[text.index("{"):])["ansible_facts"]["vllm_fleet_gpu_facts"]
+
+
+def test_real_h100_capture_through_the_module_and_the_rules() -> None:
+    """Facts captured by the module on a real H100: hopper fits, the disk of that machine did not."""
+    real = _real_h100_facts()
+    assert real["gpus"][0]["compute_capability"] == "9.0" and real["driver_branch"] == 580
+    free_on_that_machine = 68663685120  # df -PB1 there
+    problems = preflight_problems(resolve_serving("hopper"), real, free_on_that_machine, HOST)
+    assert len(problems) == 1 and "only 63.9 GiB free" in problems[0]
+    assert preflight_problems(resolve_serving("hopper"), real, free_on_that_machine, dict(HOST, margin_gib=10)) == []
+    assert any("not served by profile 'spark'" in p for p in preflight_problems(resolve_serving("spark"), real, PLENTY, HOST))
