@@ -1,0 +1,5 @@
+import sys
+
+from vllm_standin.main import main
+
+sys.exit(main())

@@ -1,0 +1,48 @@
+"""The vLLM version being emulated (env VLLM_STANDIN_VERSION) and version comparisons.
+
+Behaviour that changed between vLLM releases is gated on this version; the "since" versions come
+from ../shared/reference/vllm-facts.md (first checked wheel that has the feature).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+DEFAULT_VERSION = "0.28.0"
+
+Version = tuple[int, int, int]
+
+
+def parse_version(text: str) -> Version:
+    """'0.28.0' -> (0, 28, 0); suffixes such as 'rc1' or '.post1' are ignored."""
+    match = re.match(r"^\s*v?(\d+)\.(\d+)(?:\.(\d+))?", text)
+    if not match:
+        raise ValueError(f"VLLM_STANDIN_VERSION={text!r} is not a version like 0.28.0")
+    major, minor, patch = match.groups()
+    return int(major), int(minor), int(patch or 0)
+
+
+def emulated_version(environ: dict[str, str] | None = None) -> tuple[str, Version]:
+    env = os.environ if environ is None else environ
+    text = env.get("VLLM_STANDIN_VERSION") or DEFAULT_VERSION
+    return text.strip().lstrip("v"), parse_version(text)
+
+
+# Feature gates: name -> first version that has it (facts = vllm-facts.md).
+SINCE: dict[str, Version] = {
+    "attention_backend_flag": (0, 15, 1),        # facts §Flags and env vars
+    "default_chat_template_kwargs": (0, 15, 1),  # facts §Reasoning output
+    "moe_backend_flag": (0, 17, 0),              # facts §Flags and env vars
+    "modelopt_mixed": (0, 17, 0),                # facts §The checkpoint
+    "reasoning_field": (0, 11, 1),               # facts §Reasoning output: `reasoning` appears
+    "reasoning_content_removed": (0, 16, 0),     # facts §Reasoning output: only `reasoning`
+    "clamp_max_tokens": (0, 20, 0),              # facts §Context-length errors
+    # GUESS: lab-notes saw "Valid aliases: ..." on 0.32.0; older source said only
+    # "does not exist.". When the suffix arrived is unknown; gate on the observed version.
+    "model_not_found_aliases": (0, 32, 0),
+}
+
+
+def has(version: Version, feature: str) -> bool:
+    return version >= SINCE[feature]

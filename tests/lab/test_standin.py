@@ -1,0 +1,480 @@
+"""Tests of the vLLM STAND-IN (lab/vllm-standin), the lab's test double for `vllm serve`.
+
+Each server is a real subprocess on a free localhost port with no load delay; servers are
+module-scoped and shared where a test does not change their state. Expected bodies come from
+../shared/lab-notes.md ("Real vLLM on this machine", vLLM 0.32.0) and vllm-facts.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+VLLM = ROOT / "lab" / "vllm-standin" / "bin" / "vllm"
+MODEL = "nvidia/Qwen3.6-35B-A3B-NVFP4"
+MAX_LEN = 4096
+# The spark profile's rendered `vllm serve` arguments (vllm_fleet serve_args('spark')), with
+# host/port/max-model-len adapted to the test. Copied, not imported: the stand-in and its
+# tests stay independent of the product.
+SPARK_ARGS = [
+    MODEL, "--served-model-name", MODEL, "--tensor-parallel-size", "1",
+    "--max-model-len", str(MAX_LEN), "--kv-cache-dtype", "fp8",
+    "--gpu-memory-utilization", "0.85", "--max-num-seqs", "4",
+    "--attention-backend", "flashinfer", "--moe-backend", "marlin",
+    "--reasoning-parser", "qwen3", "--tool-call-parser", "qwen3_coder",
+    "--enable-chunked-prefill", "--enable-prefix-caching", "--enable-auto-tool-choice",
+    "--speculative-config", '{"method":"mtp","moe_backend":"triton","num_speculative_tokens":3}',
+]
+QUESTION = [{"role": "user", "content": "What is 2+2?"}]
+TOOLS = [{"type": "function", "function": {
+    "name": "get_weather", "description": "Weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                   "required": ["city"]}}}]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("VLLM_") and k != "PATH"}
+    env["PATH"] = "/usr/bin:/bin"  # no nvidia-smi unless a test injects one
+    env.update({"VLLM_STANDIN_LOAD_SECONDS": "0", "VLLM_STANDIN_TOKEN_SECONDS": "0.001"})
+    env.update(extra)
+    return env
+
+
+class Server:
+    def __init__(self, args: list[str], log: Path, **env: str):
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self._log_file = open(log, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(VLLM), "serve", *args, "--host", "127.0.0.1",
+             "--port", str(self.port)],
+            stdout=self._log_file, stderr=subprocess.STDOUT, env=_env(**env))
+        self.client = httpx.Client(base_url=self.base, timeout=10)
+
+    def wait_ready(self, timeout: float = 10) -> "Server":
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"stand-in exited {self.proc.returncode}: {self.output()}")
+            try:
+                if self.client.get("/version").status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise AssertionError("stand-in did not start: " + self.output())
+
+    def output(self) -> str:
+        self._log_file.flush()
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> int:
+        self.client.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=5)
+        finally:
+            self._log_file.close()
+
+
+@pytest.fixture(scope="module")
+def start(tmp_path_factory):
+    servers: list[Server] = []
+
+    def _start(args: list[str], ready: bool = True, **env: str) -> Server:
+        log = tmp_path_factory.mktemp("standin") / "server.log"
+        server = Server(args, log, **env)
+        servers.append(server)
+        return server.wait_ready() if ready else server
+
+    yield _start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def spark(start):
+    """The spark profile's flags, plus env vars the spark profile sets (facts: 0.28 ignores them)."""
+    return start(SPARK_ARGS, VLLM_USE_FLASHINFER_MOE_FP4="0",
+                 VLLM_FP8_MOE_BACKEND="flashinfer_cutlass", VLLM_LOGGING_LEVEL="INFO")
+
+
+@pytest.fixture(scope="module")
+def keyed(start):
+    """No reasoning parser, no auto tool choice, an API key."""
+    return start([MODEL, "--max-model-len", str(MAX_LEN), "--api-key", "sekret"])
+
+
+@pytest.fixture(scope="module")
+def old(start):
+    """vLLM 0.15.1: old context-length errors, both reasoning fields, thinking off by default."""
+    return start([MODEL, "--max-model-len", "100", "--reasoning-parser", "qwen3",
+                  "--default-chat-template-kwargs", '{"enable_thinking": false}'],
+                 VLLM_STANDIN_VERSION="0.15.1")
+
+
+def chat(server: Server, headers: dict | None = None, **body) -> httpx.Response:
+    body.setdefault("model", MODEL)
+    body.setdefault("messages", QUESTION)
+    return server.client.post("/v1/chat/completions", json=body, headers=headers)
+
+
+def long_messages(server: Server, tokens: int) -> list[dict]:
+    """Messages whose chat prompt is exactly `tokens` tokens by the server's /tokenize."""
+    base = server.client.post("/tokenize", json={"messages": [{"role": "user", "content": ""}]})
+    overhead = base.json()["count"]
+    return [{"role": "user", "content": " ".join(["word"] * (tokens - overhead))}]
+
+
+def sse_events(response: httpx.Response) -> list:
+    events = []
+    for line in response.iter_lines():
+        if line.startswith("data: "):
+            data = line[len("data: "):]
+            events.append(data if data == "[DONE]" else json.loads(data))
+    return events
+
+
+def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(VLLM), *args], capture_output=True, text=True,
+                          env=_env(**env), timeout=10)
+
+
+# --- CLI --------------------------------------------------------------------------------
+@pytest.mark.parametrize("args, env, message", [
+    (["--bogus-flag", "1"], {}, "vllm: error: unrecognized arguments: --bogus-flag 1"),
+    (["--kv-cache-dtype", "fp4"], {}, "argument --kv-cache-dtype: invalid choice: 'fp4'"),
+    (["--moe-backend", "bogus"], {}, "argument --moe-backend: invalid choice: 'bogus'"),
+    (["--speculative-config", "{bad"], {}, "argument --speculative-config: invalid JSON"),
+    (["--moe-backend", "marlin"], {"VLLM_STANDIN_VERSION": "0.15.1"},
+     "vllm: error: unrecognized arguments: --moe-backend marlin"),
+    (["--attention-backend", "flashinfer"], {"VLLM_STANDIN_VERSION": "0.12.0"},
+     "vllm: error: unrecognized arguments: --attention-backend flashinfer"),
+    (["--default-chat-template-kwargs", "{}"], {"VLLM_STANDIN_VERSION": "0.12.0"},
+     "vllm: error: unrecognized arguments: --default-chat-template-kwargs {}"),
+])
+def test_cli_argument_errors_exit_2(args, env, message):
+    result = run_cli("serve", MODEL, *args, **env)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--enable-auto-tool-choice", "--tool-call-parser", "qwen3"],
+     "KeyError: 'invalid tool call parser: qwen3 (chose from {"),
+    (["--enable-auto-tool-choice"],
+     "TypeError: Error: --enable-auto-tool-choice requires --tool-call-parser"),
+    (["--no-enable-chunked-prefill", "--max-model-len", "65536", "--max-num-batched-tokens", "8192"],
+     "ValueError: max_num_batched_tokens (8192) is smaller than max_model_len (65536)"),
+])
+def test_cli_startup_errors_exit_1_before_loading(args, message):
+    # vLLM raises these after parsing; the exception escapes, so exit 1, before the load delay.
+    start = time.monotonic()
+    result = run_cli("serve", MODEL, *args, VLLM_STANDIN_LOAD_SECONDS="30")
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert time.monotonic() - start < 5
+
+
+def test_cli_version_and_valid_tool_parsers():
+    assert run_cli("--version").stdout.strip() == "0.28.0"
+    for parser in ("hermes", "qwen3_coder", "qwen3_xml", "qwen3_json"):
+        # A bad reasoning parser is checked after the tool parser: reaching it (exit 1 with
+        # its error) proves the tool parser name passed, without starting a server.
+        result = run_cli("serve", MODEL, "--enable-auto-tool-choice", "--tool-call-parser", parser,
+                         "--reasoning-parser", "bogus")
+        assert result.returncode == 1
+        assert "invalid tool call parser" not in result.stderr
+        assert "Reasoning parser 'bogus' not found" in result.stderr
+
+
+def test_banner_env_warnings_and_all_profile_flags_parse(spark):
+    out = spark.output()
+    assert "vLLM STAND-IN (test double, not vLLM, no GPU)" in out
+    assert "Unknown vLLM environment variable detected: VLLM_FP8_MOE_BACKEND" in out
+    assert "Unknown vLLM environment variable detected: VLLM_USE_FLASHINFER_MOE_FP4" in out
+    assert "detected: VLLM_LOGGING_LEVEL" not in out
+
+
+def test_load_delay_port_not_listening_then_sigterm_exits_0(start):
+    server = start([MODEL], ready=False, VLLM_STANDIN_LOAD_SECONDS="0.8")
+    time.sleep(0.3)
+    with pytest.raises(httpx.ConnectError):
+        server.client.get("/health")
+    server.wait_ready()
+    assert server.client.get("/health").status_code == 200
+    began = time.monotonic()
+    assert server.stop() == 0
+    assert time.monotonic() - began < 2
+
+
+def test_nvidia_smi_is_used_for_gpu_class(start, tmp_path):
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho 'NVIDIA GB10, [N/A], 12.1'\n")
+    smi.chmod(0o755)
+    server = start([MODEL], PATH=f"{tmp_path}:/usr/bin:/bin")
+    assert "NVIDIA GB10" in server.output() and "Spark-class" in server.output()
+
+
+# --- basic endpoints --------------------------------------------------------------------
+def test_health_version_models(spark):
+    health = spark.client.get("/health")
+    assert health.status_code == 200 and health.content == b""
+    assert spark.client.get("/ping").status_code == 200
+    assert spark.client.get("/version").json() == {"version": "0.28.0"}
+    model = spark.client.get("/v1/models").json()["data"][0]
+    assert set(model) == {"id", "object", "created", "owned_by", "root", "parent",
+                          "max_model_len", "permission"}
+    assert (model["id"], model["owned_by"], model["max_model_len"]) == (MODEL, "vllm", MAX_LEN)
+    assert isinstance(model["permission"], list)
+
+
+def test_tokenize_prompt_and_messages_without_length_check(spark):
+    small = spark.client.post("/tokenize", json={"model": MODEL, "prompt": "Hello, world"}).json()
+    assert small["count"] == 3 and len(small["tokens"]) == 3
+    assert small["max_model_len"] == MAX_LEN
+    huge = spark.client.post("/tokenize", json={"prompt": "word " * (MAX_LEN + 10)}).json()
+    assert huge["count"] == MAX_LEN + 10  # no length check
+    chat_tokens = spark.client.post("/tokenize", json={"messages": QUESTION}).json()
+    usage = chat(spark).json()["usage"]
+    assert usage["prompt_tokens"] == chat_tokens["count"]  # one tokenizer for both
+
+
+# --- reasoning / streaming --------------------------------------------------------------
+def test_reasoning_with_parser(spark):
+    body = chat(spark).json()
+    message = body["choices"][0]["message"]
+    assert message["reasoning"] == "The user asks."
+    assert message["content"] == "\n\n4"
+    assert "reasoning_content" not in message
+    assert body["choices"][0]["finish_reason"] == "stop"
+    assert body["usage"]["completion_tokens_details"]["reasoning_tokens"] > 0
+
+
+def test_without_reasoning_parser_think_text_stays_in_content(keyed):
+    body = chat(keyed, headers={"Authorization": "Bearer sekret"}).json()
+    assert body["choices"][0]["message"]["content"] == "The user asks.</think>\n\n4"
+    assert body["choices"][0]["message"]["reasoning"] is None
+
+
+def test_thinking_off_per_request(spark):
+    message = chat(spark, chat_template_kwargs={"enable_thinking": False}).json()["choices"][0]["message"]
+    assert (message["content"], message["reasoning"]) == ("4", None)
+
+
+def test_thinking_off_by_server_default_request_wins(old):
+    off = chat(old).json()["choices"][0]["message"]
+    assert (off["content"], off["reasoning"], off["reasoning_content"]) == ("4", None, None)
+    on = chat(old, chat_template_kwargs={"enable_thinking": True}).json()["choices"][0]["message"]
+    # 0.11.1-0.15.x report both fields (facts §Reasoning output)
+    assert on["reasoning"] == on["reasoning_content"] == "The user asks."
+
+
+def test_streaming_event_sequence(spark):
+    with spark.client.stream("POST", "/v1/chat/completions", json={
+            "model": MODEL, "messages": QUESTION, "stream": True,
+            "stream_options": {"include_usage": True}}) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = sse_events(response)
+    assert events[-1] == "[DONE]"
+    chunks = events[:-1]
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    deltas = [c["choices"][0]["delta"] for c in chunks[1:-2]]
+    kinds = [next(iter(d)) for d in deltas]
+    assert kinds == sorted(kinds, key=lambda k: k != "reasoning")  # reasoning before content
+    assert "".join(d.get("reasoning", "") for d in deltas) == "The user asks."
+    assert "".join(d.get("content", "") for d in deltas) == "\n\n4"
+    assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] > 0
+
+
+def test_max_tokens_filler_and_truncation(spark):
+    long = chat(spark, max_tokens=20).json()
+    assert long["choices"][0]["finish_reason"] == "length"
+    assert long["usage"]["completion_tokens"] == 20
+    short = chat(spark, max_tokens=2).json()
+    assert short["choices"][0]["finish_reason"] == "length"
+    assert short["choices"][0]["message"]["reasoning"] == "The user"
+
+
+# --- context length ---------------------------------------------------------------------
+def test_context_errors_since_0_20(spark):
+    over = chat(spark, messages=long_messages(spark, MAX_LEN + 1))
+    assert over.status_code == 400
+    assert over.json() == {"error": {
+        "message": f"This model's maximum context length is {MAX_LEN} tokens. However, your "
+                   f"prompt contains at least {MAX_LEN + 1} input tokens, which exceeds this "
+                   "limit even without any output tokens. Please reduce the length of the input "
+                   f"prompt. (parameter=input_tokens, value={MAX_LEN + 1})",
+        "type": "BadRequestError", "param": "input_tokens", "code": 400}}
+    too_many = chat(spark, max_tokens=5000)
+    assert too_many.status_code == 400
+    assert too_many.json()["error"]["message"] == (
+        "max_tokens=5000 cannot be greater than max_model_len=4096. Please request fewer "
+        "output tokens. (parameter=max_tokens, value=5000)")
+    clamped = chat(spark, messages=long_messages(spark, MAX_LEN - 3), max_tokens=1000)
+    assert clamped.status_code == 200
+    assert clamped.json()["choices"][0]["finish_reason"] == "length"
+    assert clamped.json()["usage"]["completion_tokens"] == 3
+
+
+def test_context_errors_before_0_20(old):
+    over = chat(old, messages=long_messages(old, 101))
+    assert over.status_code == 400
+    assert over.json()["error"]["message"] == (
+        "This model's maximum context length is 100 tokens. However, your request has 101 "
+        "input tokens. Please reduce the length of the input messages.")
+    sum_over = chat(old, messages=long_messages(old, 90), max_tokens=20)
+    assert sum_over.status_code == 400
+    assert sum_over.json()["error"] == {
+        "message": "'max_tokens' or 'max_completion_tokens' is too large: 20. This model's "
+                   "maximum context length is 100 tokens and your request has 90 input tokens "
+                   "(20 > 100 - 90).",
+        "type": "BadRequestError", "param": "max_tokens", "code": 400}
+
+
+# --- model, auth, tools -----------------------------------------------------------------
+def test_unknown_model_404(spark):
+    response = chat(spark, model="foo")
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert error["message"].startswith("The model `foo` does not exist.")
+    assert (error["type"], error["code"]) == ("NotFoundError", 404)
+
+
+def test_api_key(keyed):
+    assert keyed.client.get("/v1/models").status_code == 401
+    assert keyed.client.get("/v1/models").json() == {"error": "Unauthorized"}
+    assert chat(keyed).status_code == 401
+    ok = keyed.client.get("/v1/models", headers={"Authorization": "Bearer sekret"})
+    assert ok.status_code == 200
+    for path in ("/health", "/version", "/metrics"):
+        assert keyed.client.get(path).status_code == 200
+    assert keyed.client.post("/tokenize", json={"prompt": "hi"}).status_code == 200
+
+
+def test_api_key_from_env(start):
+    server = start([MODEL], VLLM_API_KEY="envkey")
+    assert server.client.get("/v1/models").status_code == 401
+    assert server.client.get("/v1/models", headers={"Authorization": "Bearer envkey"}).status_code == 200
+
+
+def test_tool_call(spark):
+    body = chat(spark, tools=TOOLS, tool_choice="auto").json()
+    choice = body["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    call = choice["message"]["tool_calls"][0]
+    assert call["type"] == "function" and call["id"]
+    assert call["function"]["name"] == "get_weather"
+    assert json.loads(call["function"]["arguments"]) == {"city": "stand-in"}
+
+
+def test_auto_tool_choice_without_flag_400(keyed):
+    response = chat(keyed, headers={"Authorization": "Bearer sekret"}, tools=TOOLS,
+                    tool_choice="auto")
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == (
+        '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set')
+
+
+# --- metrics ----------------------------------------------------------------------------
+def _metric(server: Server, name: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+    total = 0.0
+    for family in text_string_to_metric_families(server.client.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == name:
+                assert sample.labels["engine"] == "0" and sample.labels["model_name"] == MODEL
+                total += sample.value
+    return total
+
+
+def test_metrics_and_spec_decode_grow(spark):
+    before = {n: _metric(spark, n) for n in (
+        "vllm:spec_decode_num_drafts_total", "vllm:spec_decode_num_draft_tokens_total",
+        "vllm:spec_decode_num_accepted_tokens_total", "vllm:generation_tokens_total",
+        "vllm:prompt_tokens_total", "vllm:time_to_first_token_seconds_count")}
+    chat(spark, max_tokens=400)
+    after = {n: _metric(spark, n) for n in before}
+    assert all(after[n] > before[n] for n in before)
+    drafted = after["vllm:spec_decode_num_draft_tokens_total"] - before["vllm:spec_decode_num_draft_tokens_total"]
+    accepted = after["vllm:spec_decode_num_accepted_tokens_total"] - before["vllm:spec_decode_num_accepted_tokens_total"]
+    assert 0.75 < accepted / drafted < 0.95
+    assert _metric(spark, "vllm:spec_decode_num_accepted_tokens_per_pos_total") > 0
+    text = spark.client.get("/metrics").text
+    for name in ("vllm:num_requests_running", "vllm:num_requests_waiting",
+                 "vllm:kv_cache_usage_perc", "vllm:prefix_cache_queries_total",
+                 "vllm:prefix_cache_hits_total", "vllm:inter_token_latency_seconds_bucket",
+                 "vllm:e2e_request_latency_seconds_sum"):
+        assert name in text
+    assert "not a GPU measurement" in text
+
+
+def test_prefix_cache_hits_on_repeat(spark):
+    messages = long_messages(spark, 200)
+    chat(spark, messages=messages, max_tokens=1)
+    hits = _metric(spark, "vllm:prefix_cache_hits_total")
+    chat(spark, messages=messages, max_tokens=1)
+    assert _metric(spark, "vllm:prefix_cache_hits_total") >= hits + 192
+
+
+# --- memory model and faults ------------------------------------------------------------
+def test_spark_without_chunked_prefill_kills_engine(start):
+    server = start([MODEL, "--max-model-len", str(MAX_LEN), "--no-enable-chunked-prefill"],
+                   VLLM_STANDIN_GPU="NVIDIA GB10,[N/A],12.1",
+                   VLLM_STANDIN_SPARK_PREFILL_LIMIT="500")
+    assert chat(server, messages=long_messages(server, 400)).status_code == 200
+    dead = chat(server, messages=long_messages(server, 600))
+    assert dead.status_code == 500
+    assert dead.json() == {"error": {
+        "message": "EngineCore encountered an issue. See stack trace (above) for the root cause.",
+        "type": "InternalServerError", "param": None, "code": 500}}
+    assert server.client.get("/health").status_code == 503
+    assert chat(server).status_code == 500
+    assert "CUDA out of memory" in server.output()
+
+
+def test_chunked_prefill_on_spark_survives_long_prompt(start):
+    server = start([MODEL, "--max-model-len", str(MAX_LEN)],
+                   VLLM_STANDIN_GPU="NVIDIA GB10,[N/A],12.1",
+                   VLLM_STANDIN_SPARK_PREFILL_LIMIT="500")
+    assert chat(server, messages=long_messages(server, 600)).status_code == 200
+    assert server.client.get("/health").status_code == 200
+
+
+def test_fault_engine_dead(start):
+    server = start([MODEL], VLLM_STANDIN_FAULT="engine_dead")
+    assert server.client.get("/health").status_code == 200  # health lies, as real vLLM did
+    response = chat(server)
+    assert response.status_code == 500
+    assert "EngineCore encountered an issue" in response.json()["error"]["message"]
+
+
+def test_fault_health_503(start):
+    server = start([MODEL], VLLM_STANDIN_FAULT="health_503")
+    assert server.client.get("/health").status_code == 503
+
+
+def test_fault_exit_after(start):
+    server = start([MODEL], VLLM_STANDIN_FAULT="exit_after:0.5")
+    assert server.proc.wait(timeout=5) == 1
+    assert "Engine core proc died unexpectedly" in server.output()
