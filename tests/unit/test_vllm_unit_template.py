@@ -1,0 +1,214 @@
+"""Render the vllm role's unit, wrapper, .args and .env files for every serving profile, then
+run the real wrapper against a fake docker to prove what the container would receive.
+
+The role writes `docker run` arguments one per line and the wrapper reads them into a bash
+array, so no argument passes through systemd's or a shell's quoting. The proof is end to end:
+the argv the fake docker records must end with exactly `vllm_fleet_serve_args(config)`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vllm_fleet.profiles import profile_names, resolve_serving
+from vllm_fleet.serve_args import serve_args, serve_env
+
+REPO = Path(__file__).resolve().parents[2]
+API_KEY = "sk-unit-test-SECRET-7f3a"
+# Characters that break naive quoting in systemd (%, $, \, quotes) and in shells (spaces, ').
+NASTY_JSON = json.dumps({"note": "it's \"quoted\" $HOME %i %% \\n {braces} ; `x`", "temperature": 0.6})
+CASES = {name: {} for name in profile_names()}
+CASES["nasty-args"] = {
+    "profile": "spark",
+    "overrides": {
+        "serving": {"extra_args": ["--override-generation-config", NASTY_JSON, "--served-model-name", "a b"]},
+        "env": {"WEIRD_VALUE": "a b $c 'd' \"e\" %f"},
+    },
+}
+
+ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
+FAKE_DOCKER = """#!{python}
+import json, sys
+with open({out!r}, "w") as fh:
+    json.dump(sys.argv[1:], fh)
+"""
+
+
+def _case_profile(case: str) -> str:
+    return CASES[case].get("profile", case)
+
+
+def _instances(profile: str) -> tuple[int, list[dict]]:
+    tp = int(resolve_serving(profile)["serving"]["tensor_parallel_size"])
+    # Two GPUs per instance and two instances where TP is 1, to cover --gpus and ports.
+    if tp == 1:
+        return 2, [{"name": "gpu0", "gpus": [0], "port": 8000}, {"name": "gpu-1", "gpus": [1], "port": 8001}]
+    return tp, [{"name": "main", "gpus": list(range(tp)), "port": 8000}]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> dict[str, Path]:
+    if not ANSIBLE_PLAYBOOK.exists():
+        pytest.skip("ansible-playbook is not installed next to this Python")
+    base = tmp_path_factory.mktemp("vllm-unit")
+    hosts = {}
+    for case, spec in CASES.items():
+        out = base / case
+        for sub in ("etc", "unit", "libexec", "cache"):
+            (out / sub).mkdir(parents=True)
+        gpu_count, instances = _instances(_case_profile(case))
+        hosts[case] = {
+            "ansible_connection": "local",
+            "ansible_python_interpreter": sys.executable,
+            "vllm_fleet_profile": _case_profile(case),
+            "vllm_fleet_overrides": spec.get("overrides", {}),
+            "vllm_fleet_gpu": {"count": gpu_count},
+            "vllm_fleet_instances": instances,
+            "vllm_fleet_bind_address": "0.0.0.0",
+            "vllm_fleet_api_key": API_KEY,
+            "vllm_config_dir": str(out / "etc"),
+            "vllm_unit_dir": str(out / "unit"),
+            "vllm_wrapper_path": str(out / "libexec" / "vllm-run"),
+            "vllm_hf_cache_dir": str(out / "cache"),
+            "vllm_docker_bin": str(out / "docker"),
+            "vllm_file_owner": Path.home().owner() if os.geteuid() != 0 else "root",
+            "vllm_file_group": Path.home().group() if os.geteuid() != 0 else "root",
+            "vllm_manage_service": False,
+        }
+        fake = out / "docker"
+        fake.write_text(FAKE_DOCKER.format(python=sys.executable, out=str(out / "argv.json")))
+        fake.chmod(0o755)
+    inventory = base / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
+    playbook = base / "render.yml"
+    playbook.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "name": "Render the vllm role's files",
+                    "hosts": "all",
+                    "gather_facts": False,
+                    "tasks": [
+                        {"name": "Check the serving configuration", "ansible.builtin.include_role": {
+                            "name": "vllm", "tasks_from": "assert.yml"}},
+                        {"name": "Render", "ansible.builtin.include_role": {"name": "vllm", "tasks_from": "render.yml"}},
+                    ],
+                }
+            ]
+        )
+    )
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_CACHE_PLUGIN="memory", ANSIBLE_LOCALHOST_WARNING="0")
+    proc = subprocess.run(
+        [str(ANSIBLE_PLAYBOOK), "-i", str(inventory), str(playbook)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    assert API_KEY not in proc.stdout + proc.stderr, "the API key leaked into Ansible's output"
+    return {case: base / case for case in CASES}
+
+
+def _config(case: str) -> dict:
+    return resolve_serving(_case_profile(case), CASES[case].get("overrides", {}))
+
+
+def _run_wrapper(out: Path, instance: str) -> list[str]:
+    (out / "argv.json").unlink(missing_ok=True)
+    subprocess.run(
+        ["bash", str(out / "libexec" / "vllm-run"), str(out / "etc" / f"{instance}.args")],
+        check=True, timeout=30,
+    )
+    return json.loads((out / "argv.json").read_text())
+
+
+def _exec_lines(unit_text: str, key: str) -> list[str]:
+    return [line.split("=", 1)[1] for line in unit_text.splitlines() if line.startswith(key + "=")]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_container_receives_exactly_the_serve_args(rendered, case):
+    out = rendered[case]
+    config = _config(case)
+    expected_serve = serve_args(config, 8000)
+    image_ref = f"{config['image']['repository']}@{config['image']['digest']}"
+    _, instances = _instances(_case_profile(case))
+    for inst in instances:
+        argv = _run_wrapper(out, inst["name"])
+        assert argv[0] == "run"
+        assert image_ref in argv, argv
+        assert "@sha256:" in image_ref
+        idx = argv.index(image_ref)
+        # Everything after the image goes to the image's entrypoint (`vllm serve`), unchanged.
+        assert argv[idx + 1:] == expected_serve
+        opts = argv[1:idx]
+        assert opts[opts.index("--gpus") + 1] == '"device=' + ",".join(map(str, inst["gpus"])) + '"'
+        assert opts[opts.index("--publish") + 1] == f"0.0.0.0:{inst['port']}:8000"
+        assert opts[opts.index("--name") + 1] == f"vllm-{inst['name']}"
+        assert opts[opts.index("--env-file") + 1] == str(out / "etc" / f"{inst['name']}.env")
+        assert opts[opts.index("--volume") + 1].endswith(":/root/.cache/huggingface:ro")
+        assert opts[opts.index("--pull") + 1] == "never"
+        assert opts[opts.index("--runtime") + 1] == "nvidia"
+        assert opts[opts.index("--cap-drop") + 1] == "ALL"
+        assert "--privileged" not in opts
+        assert API_KEY not in argv
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_unit_runs_the_wrapper_and_holds_no_secret(rendered, case):
+    out = rendered[case]
+    unit = (out / "unit" / "vllm@.service").read_text()
+    assert API_KEY not in unit
+    assert _exec_lines(unit, "ExecStart") == [f"{out / 'libexec' / 'vllm-run'} {out / 'etc'}/%i.args"]
+    pre = _exec_lines(unit, "ExecStartPre")
+    assert pre[0] == f"-{out / 'docker'} rm -f vllm-%i"
+    drop_caches = "/bin/sh -c 'sync; echo 3 > /proc/sys/vm/drop_caches'"
+    assert (drop_caches in pre) == (_case_profile(case) == "spark")
+    assert _exec_lines(unit, "Restart") == ["on-failure"]
+    assert _exec_lines(unit, "TimeoutStopSec")
+    for inst in _instances(_case_profile(case))[1]:
+        args_file = out / "etc" / f"{inst['name']}.args"
+        assert API_KEY not in args_file.read_text()
+        assert "" not in args_file.read_text().split("\n")[:-1], "an empty line would become an empty argument"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_env_file_has_profile_env_key_and_offline(rendered, case):
+    out = rendered[case]
+    config = _config(case)
+    for inst in _instances(_case_profile(case))[1]:
+        path = out / "etc" / f"{inst['name']}.env"
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        pairs = [line.split("=", 1) for line in path.read_text().splitlines() if line and not line.startswith("#")]
+        env = dict(pairs)
+        assert len(env) == len(pairs), "duplicate variables in the env file"
+        for key, value in serve_env(config).items():
+            assert env[key] == value
+        assert env["HF_HUB_OFFLINE"] == "1"
+        assert env["VLLM_API_KEY"] == API_KEY
+
+
+def test_systemd_accepts_the_unit(rendered, tmp_path):
+    """systemd-analyze parses the rendered unit (where the tool exists)."""
+    analyze = shutil.which("systemd-analyze")
+    if not analyze:
+        pytest.skip("systemd-analyze not available")
+    out = rendered["spark"]
+    unit = tmp_path / "vllm@main.service"
+    text = (out / "unit" / "vllm@.service").read_text()
+    # docker.service is not on this machine; drop the dependency lines for the parse.
+    unit.write_text("\n".join(line for line in text.splitlines() if "docker.service" not in line) + "\n")
+    proc = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    problems = [
+        line for line in (proc.stdout + proc.stderr).splitlines()
+        if "vllm@" in line and ("Unknown" in line or "Invalid" in line or "bad" in line.lower())
+    ]
+    assert not problems, proc.stdout + proc.stderr
