@@ -274,16 +274,23 @@ def check_flags_for_version(h: HostView) -> Iterator[Finding]:
 def check_env_for_version(h: HostView) -> Iterator[Finding]:
     version = _version(h)
     table = profiles.releases()["env"]
-    for var in sorted(h.cfg.get("env") or {}):
+    catalogue_env = _profile(h).get("env") or {}
+    env = h.cfg.get("env") or {}
+    for var in sorted(env):
         spec = table.get(var)
         where = f"vllm_fleet_overrides.env.{var}"
+        # A dead variable the catalogue keeps on purpose (the seed's Spark trio, documented there)
+        # is a note; one an inventory adds is more likely a mistake, so it warns.
+        severity = INFO if catalogue_env.get(var) == env[var] else WARNING
+        kept = " (kept from the profile's source; it has no effect)" if severity == INFO else ""
         if spec is None:
             if var.startswith("VLLM_"):
-                yield where, f"{var} is not a vLLM environment variable: vLLM {version} ignores it (logs \"Unknown vLLM environment variable detected\")"
+                yield (where, f"{var} is not a vLLM environment variable: vLLM {version} ignores it "
+                              f"(logs \"Unknown vLLM environment variable detected\"){kept}", severity)
         elif spec.get("reader") not in (None, "vllm"):
             yield where, f"{var} is read by {spec['reader']}, not by vLLM", INFO
         elif not profiles.available_in(spec, version):
-            yield where, f"{var} is not read by vLLM {version} (removed in {spec.get('until')}); it has no effect"
+            yield where, f"{var} is not read by vLLM {version} (removed in {spec.get('until')}){kept or '; it has no effect'}", severity
 
 
 def check_quantization(h: HostView) -> Iterator[Finding]:

@@ -44,6 +44,8 @@ def _cmd_lint(args: argparse.Namespace) -> int:
         return lint.EXIT_UNREADABLE
     shown = lint.visible(found, args.show_info or args.format == "json")
     print(lint.FORMATTERS[args.format](shown, checked, time.perf_counter() - start))
+    if len(shown) < len(found) and args.format == "text":
+        print(f"{len(found) - len(shown)} note(s) not shown; --show-info prints them")
     return lint.exit_code(found, args.strict)
 
 
@@ -78,6 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `vllm-fleet lint ... | head`
+        sys.stderr.close()
+        return 0
     except Exception as exc:  # never a traceback for a user; the message still says what broke
         print(f"vllm-fleet: internal error ({type(exc).__name__}: {exc}); please report it with the command you ran",
               file=sys.stderr)
