@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable
 
 from vllm_fleet import checks, schema
@@ -102,7 +103,10 @@ def lint_inventory(inventory: Inventory) -> tuple[list[Located], int]:
             line = None
             if source and not source.startswith("<"):
                 var = top if top in host.sources else "vllm_fleet_profile"
-                cache_key = (source, var, name)
+                # A key's line in a vars file is the same for every host; only inventory
+                # files, where hosts carry inline vars, need the host in the key.
+                per_host = not any(d in Path(source).parts for d in ("group_vars", "host_vars"))
+                cache_key = (source, var, name if per_host else "")
                 if cache_key not in line_cache:
                     line_cache[cache_key] = locate(source, var, name)
                 line = line_cache[cache_key]
