@@ -1,0 +1,69 @@
+"""Fixtures for tests that need the lab (marker `lab`): one `lab up` per session, reused.
+
+Tests that change a host (install packages, edit daemon.json) call `lab.dirty(name)`; at the end
+of the session those hosts are recreated from scratch, so the lab is left as `lab up` made it
+(set VLLM_FLEET_LAB_NO_RESET=1 to keep them for a post-mortem).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from vllm_fleet.lab import lab as lab_cycle
+from vllm_fleet.lab import state as lab_state
+from vllm_fleet.lab.config import LabPaths
+from vllm_fleet.lab.proc import LabError
+
+MIN_HOSTS = 4
+
+
+@dataclass
+class Lab:
+    paths: LabPaths
+    record: dict[str, Any]
+    _dirty: set[str] = field(default_factory=set)
+    _hosts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def host_names(self) -> list[str]:
+        return [h["name"] for h in self.record["hosts"]]
+
+    def address(self, name: str) -> str:
+        return next(h["address"] for h in self.record["hosts"] if h["name"] == name)
+
+    def host(self, name: str) -> Any:
+        """A testinfra host over ssh with the lab's key (ssh_config written by `lab up`)."""
+        import testinfra
+
+        if name not in self._hosts:
+            self._hosts[name] = testinfra.get_host(f"ssh://{name}", ssh_config=str(self.paths.ssh_config))
+        return self._hosts[name]
+
+    def identity(self, name: str) -> dict[str, Any]:
+        return json.loads((self.paths.identities / f"{name}.json").read_text())
+
+    def dirty(self, name: str) -> None:
+        self._dirty.add(name)
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    paths = LabPaths.resolve(None)
+    previous = lab_state.load(paths)
+    hosts = max(MIN_HOSTS, len(previous.get("hosts", [])))  # never shrink a lab someone made bigger
+    try:
+        record = lab_cycle.up(paths, hosts=hosts)
+    except LabError as exc:
+        pytest.fail(f"`vllm-fleet lab up` failed: {exc}", pytrace=False)
+    the_lab = Lab(paths, record)
+    yield the_lab
+    if the_lab._dirty and not os.environ.get("VLLM_FLEET_LAB_NO_RESET"):
+        for name in sorted(the_lab._dirty):
+            lab_cycle.remove_host(name)
+        lab_cycle.up(paths, hosts=hosts)

@@ -1,0 +1,147 @@
+"""The lab's base image: Debian 12 with systemd as PID 1, sshd and Python, for every lab container.
+
+Built with debootstrap (no Docker Hub here), customised in the chroot, then `docker import`ed.
+The rootfs tarball is cached in the lab dir under a hash of its recipe, so a warm `lab up` (even
+after `lab down` removed the image) only re-imports it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+from .config import BASE_IMAGE_REPO, LABEL_ARG, LabPaths
+from .hostpkgs import debian_mirror, ensure_tools
+from .proc import LabError, docker, docker_ok, log, run
+
+SUITE = "bookworm"
+PACKAGES: tuple[str, ...] = (
+    "openssh-server", "python3", "systemd", "systemd-sysv", "dbus", "iproute2", "sudo",
+    "ca-certificates", "gnupg", "curl", "procps", "less",
+    # Ansible's apt module imports python3-apt; deb822_repository imports python3-debian.
+    "python3-apt", "python3-debian",
+)
+# Bump when the customisation below changes, so cached rootfs tarballs are rebuilt.
+RECIPE_VERSION = 3
+
+SSH_HOSTKEYS_UNIT = """\
+[Unit]
+Description=Generate per-container SSH host keys (vllm-fleet lab)
+Before=ssh.service
+ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+
+[Install]
+WantedBy=ssh.service
+"""
+
+
+def recipe(mirror: str) -> dict[str, object]:
+    return {"suite": SUITE, "packages": PACKAGES, "mirror": mirror, "version": RECIPE_VERSION,
+            "unit": SSH_HOSTKEYS_UNIT}
+
+
+def image_tag(mirror: str) -> str:
+    digest = hashlib.sha256(json.dumps(recipe(mirror), sort_keys=True).encode()).hexdigest()
+    return f"{BASE_IMAGE_REPO}:{digest[:12]}"
+
+
+def _sources(mirror: str) -> str:
+    """apt sources for lab hosts: the same Debian archive (and its security archive) as here."""
+    security = mirror[: -len("/debian")] + "/debian-security" if mirror.endswith("/debian") else mirror
+    return textwrap.dedent(f"""\
+        Types: deb
+        URIs: {mirror}
+        Suites: {SUITE} {SUITE}-updates
+        Components: main
+        Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+        Types: deb
+        URIs: {security}
+        Suites: {SUITE}-security
+        Components: main
+        Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+        """)
+
+
+def _customise(root: Path, mirror: str) -> None:
+    """Turn the debootstrap tree into something that boots well as a container."""
+    (root / "etc/apt/sources.list").unlink(missing_ok=True)
+    (root / "etc/apt/sources.list.d/debian.sources").write_text(_sources(mirror))
+    # Each container must get its own identity: systemd makes a machine-id when the file is
+    # empty, and the unit below makes SSH host keys on first boot.
+    (root / "etc/machine-id").write_text("")
+    (root / "var/lib/dbus/machine-id").unlink(missing_ok=True)
+    (root / "etc/hostname").unlink(missing_ok=True)
+    for key in (root / "etc/ssh").glob("ssh_host_*"):
+        key.unlink()
+    unit = root / "etc/systemd/system/vllm-fleet-lab-ssh-hostkeys.service"
+    unit.write_text(SSH_HOSTKEYS_UNIT)
+    wants = root / "etc/systemd/system/ssh.service.wants"
+    wants.mkdir(parents=True, exist_ok=True)
+    (wants / unit.name).symlink_to(f"/etc/systemd/system/{unit.name}")
+    # No console in a container: the getty on tty1 only fails and marks the system degraded.
+    # apt's daily timers fire right after boot (Persistent=true) and take the dpkg lock just
+    # when tests or Ansible run apt; lab hosts don't do unattended apt runs.
+    for unit in ("getty@tty1.service", "apt-daily.timer", "apt-daily-upgrade.timer"):
+        mask = root / "etc/systemd/system" / unit
+        mask.unlink(missing_ok=True)
+        mask.symlink_to("/dev/null")
+    (root / "root/.ssh").mkdir(mode=0o700, exist_ok=True)
+    # debootstrap leaves its package lists; hosts run apt-get update themselves.
+    for lst in (root / "var/lib/apt/lists").glob("*_*"):
+        lst.unlink()
+    for deb in (root / "var/cache/apt/archives").glob("*.deb"):
+        deb.unlink()
+
+
+def build_rootfs_tarball(paths: LabPaths, mirror: str, tag: str) -> Path:
+    """debootstrap + customise + tar, cached by recipe hash. Returns the tarball path."""
+    tarball = paths.cache / f"rootfs-{tag.rsplit(':', 1)[1]}.tar"
+    if tarball.exists():
+        return tarball
+    ensure_tools(["debootstrap"])
+    paths.cache.mkdir(parents=True, exist_ok=True)
+    root = paths.cache / "rootfs.tmp"
+    if root.exists():
+        shutil.rmtree(root)
+    log(f"debootstrap {SUITE} from {mirror} (about 1-2 minutes, once; cached in {paths.cache})")
+    run(
+        ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, root, mirror],
+        hint=f"Details in {root}/debootstrap/debootstrap.log. debootstrap needs the Debian mirror "
+             f"{mirror} (check that apt-get update works here) and a lab dir no other `lab up` uses.",
+    )
+    _customise(root, mirror)
+    partial = tarball.with_suffix(".tar.partial")
+    run(["tar", "-C", root, "--numeric-owner", "-cf", partial, "."])
+    partial.rename(tarball)
+    shutil.rmtree(root)
+    return tarball
+
+
+def ensure_base_image(paths: LabPaths) -> str:
+    """Return the base image tag, importing (and if needed building) it."""
+    mirror = debian_mirror()
+    tag = image_tag(mirror)
+    if docker_ok("image", "inspect", tag):
+        return tag
+    tarball = build_rootfs_tarball(paths, mirror, tag)
+    log(f"importing {tarball.name} as {tag}")
+    changes = [
+        f"LABEL {LABEL_ARG}",
+        "ENV container=docker",
+        'CMD ["/sbin/init"]',
+    ]
+    args: list[str] = []
+    for change in changes:
+        args += ["-c", change]
+    docker("import", *args, str(tarball), tag)
+    if not docker_ok("image", "inspect", tag):
+        raise LabError(f"docker import of {tarball} did not produce {tag}; delete the tarball and retry.")
+    return tag

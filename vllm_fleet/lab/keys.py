@@ -1,0 +1,86 @@
+"""Per-lab keys: the SSH key Ansible and the tests log in with, and the repository signing keys.
+
+Keys are made once per lab dir and kept across `lab down`/`lab up`, so inventories and host
+keyrings stay valid. They protect nothing but a throw-away lab: never reuse them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from .config import LabPaths
+from .proc import run
+
+# One key per upstream, as NVIDIA signs its CUDA and container-toolkit repositories separately.
+GPG_KEYS: dict[str, str] = {
+    "cuda": "vllm-fleet lab CUDA repository key (test double, not NVIDIA's) <cuda@lab.vllm-fleet.invalid>",
+    "toolkit": "vllm-fleet lab container-toolkit repository key (test double, not NVIDIA's) <toolkit@lab.vllm-fleet.invalid>",
+    "kernel": "vllm-fleet lab kernel-headers repository key (test double) <kernel@lab.vllm-fleet.invalid>",
+}
+
+
+def ensure_ssh_key(paths: LabPaths) -> Path:
+    paths.ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not paths.ssh_key.exists():
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "vllm-fleet-lab", "-f", paths.ssh_key])
+    return paths.ssh_key
+
+
+def write_ssh_config(paths: LabPaths, hosts: dict[str, str]) -> Path:
+    """An ssh_config so `ssh -F <lab>/ssh/config vllm-fleet-lab-1` (and testinfra) just work."""
+    common = (
+        "  User root\n"
+        f"  IdentityFile {paths.ssh_key}\n"
+        "  IdentitiesOnly yes\n"
+        # Lab hosts get new host keys on every `lab up`; there is nothing to pin.
+        "  StrictHostKeyChecking no\n"
+        "  UserKnownHostsFile /dev/null\n"
+        "  LogLevel ERROR\n"
+    )
+    blocks = [f"Host {name}\n  HostName {addr}\n{common}" for name, addr in hosts.items()]
+    blocks.append(f"Host {' '.join(hosts.values()) or '*'}\n{common}")
+    paths.ssh_config.write_text("\n".join(blocks))
+    return paths.ssh_config
+
+
+def _homedir(paths: LabPaths, name: str) -> Path:
+    return paths.gnupg / name
+
+
+def gpg(paths: LabPaths, name: str, *args: str | Path) -> str:
+    home = _homedir(paths, name)
+    argv = ["gpg", "--homedir", home, "--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", ""]
+    return run([*argv, *args]).stdout
+
+
+def ensure_gpg_key(paths: LabPaths, name: str) -> None:
+    home = _homedir(paths, name)
+    if (home / "done").exists():
+        return
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(home, 0o700)
+    gpg(paths, name, "--quick-gen-key", GPG_KEYS[name], "ed25519", "sign", "never")
+    (home / "done").write_text("")
+
+
+def export_public(paths: LabPaths, name: str, armor: bool) -> bytes:
+    home = _homedir(paths, name)
+    argv = ["gpg", "--homedir", str(home), "--batch", "--export", *(["--armor"] if armor else [])]
+    # Binary output when not armoured (the dearmoured keyring apt reads), so no text mode.
+    return subprocess.run(argv, check=True, capture_output=True).stdout
+
+
+def sign_release(paths: LabPaths, name: str, release: Path) -> None:
+    """Write InRelease (clear-signed) and Release.gpg (detached) next to `release`."""
+    gpg(paths, name, "--clearsign", "-o", release.with_name("InRelease"), release)
+    gpg(paths, name, "--armor", "--detach-sign", "-o", release.with_name("Release.gpg"), release)
+
+
+def stop_gpg_agents(paths: LabPaths) -> None:
+    """gpg starts an agent per homedir; stop the lab's so no process outlives `lab up`."""
+    for name in GPG_KEYS:
+        home = _homedir(paths, name)
+        if home.exists():
+            run(["gpgconf", "--homedir", home, "--kill", "gpg-agent"], check=False)

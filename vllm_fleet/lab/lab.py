@@ -1,0 +1,234 @@
+"""`lab up`, `lab down` and `lab status`: the lab's life cycle."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from . import state as lab_state
+from .baseimage import ensure_base_image
+from .config import (FIRST_HOST_OCTET, LABEL_ARG, MIRROR, MIRROR_HOST_OCTET, NETWORK, PREFIX,
+                     REGISTRY, REGISTRY_HOST_OCTET, REPO_ROOT, STANDIN_IMAGE_NAME,
+                     STANDIN_VLLM_VERSION, LabPaths,
+                     host_name, host_role)
+from .docker_objects import address, container_status, ensure_network, network_subnet, remove_container
+from .engine import engine_answers, ensure_engine, lab_dockerd_pid, stop_engine
+from .hostpkgs import ensure_tools
+from .hosts import LabHost, ensure_host, registry_address, wait_all
+from .inventory import mirror_url, write_inventory
+from .keys import ensure_ssh_key, write_ssh_config
+from .proc import LabError, docker, log, run
+from .repos import build_repositories
+from .services import build_and_push, ensure_mirror, ensure_registry, registry_has
+
+STANDIN_CONTEXT = REPO_ROOT / "lab" / "vllm-standin"
+DEFAULT_HOSTS = 4
+
+
+def _context_hash(context: Path, base_image: str) -> str:
+    h = hashlib.sha256(base_image.encode())
+    for path in sorted(p for p in context.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        h.update(str(path.relative_to(context)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _standin_image(paths: LabPaths, base: str, port: int, previous: dict[str, Any]) -> tuple[str, str]:
+    """Digest of the vLLM stand-in image in the lab registry; rebuilt only when its inputs change.
+
+    Without lab/vllm-standin/Dockerfile the rest of the lab is still useful (hosts, mirrors), so
+    this warns and returns no digest; the inventory then keeps the upstream image."""
+    if not (STANDIN_CONTEXT / "Dockerfile").exists():
+        log(f"WARNING: {STANDIN_CONTEXT / 'Dockerfile'} is missing: no vLLM stand-in image in the lab "
+            "registry and the inventory keeps the upstream image. Restore it and run `lab up` again.")
+        return "", ""
+    context_hash = _context_hash(STANDIN_CONTEXT, base)
+    digest = previous.get("image_digest", "")
+    if previous.get("image_context") == context_hash and digest and registry_has(port, STANDIN_IMAGE_NAME, digest):
+        return digest, context_hash
+    # Tag as upstream does (v0.28.0) so repository:tag and repository@digest both resolve.
+    ref = f"127.0.0.1:{port}/{STANDIN_IMAGE_NAME}:v{STANDIN_VLLM_VERSION}"
+    return build_and_push(STANDIN_CONTEXT, base, ref, context_hash), context_hash
+
+
+def _lab_hosts_present() -> list[str]:
+    out = docker("ps", "-a", "--filter", f"label={LABEL_ARG}", "--format", "{{.Names}}")
+    return [n for n in out.split() if n.startswith(f"{PREFIX}-") and n.rsplit("-", 1)[1].isdigit()]
+
+
+@contextlib.contextmanager
+def _exclusive(paths: LabPaths):
+    """One `lab up`/`lab down` at a time per lab dir: two would rebuild the same rootfs and
+    containers under each other."""
+    paths.root.mkdir(parents=True, exist_ok=True)
+    with open(paths.root / "lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"another `lab up`/`lab down` holds {paths.root / 'lock'}; waiting for it")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def remove_host(name: str) -> None:
+    """Remove one lab host and its Docker volume (the next `up` recreates it fresh)."""
+    remove_container(name)
+    run(["docker", "volume", "rm", f"{name}-docker"], check=False)
+
+
+def up(paths: LabPaths, hosts: int = DEFAULT_HOSTS, reset: bool = False) -> dict[str, Any]:
+    """Create what is missing, reuse what exists. reset=True recreates the hosts from scratch."""
+    if hosts < 1:
+        raise LabError("--hosts must be at least 1.")
+    with _exclusive(paths):
+        return _up(paths, hosts, reset)
+
+
+def _up(paths: LabPaths, hosts: int, reset: bool) -> dict[str, Any]:
+    started = time.monotonic()
+    paths.root.mkdir(parents=True, exist_ok=True)
+    ensure_tools(["ssh", "ssh-keygen", "gpg", "dpkg-deb"])
+    previous = lab_state.load(paths)
+    engine = ensure_engine(paths)
+    base = ensure_base_image(paths)
+    ensure_ssh_key(paths)
+    build_repositories(paths, mirror_url())
+
+    subnet = ensure_network()
+    mirror_ip, registry_ip = address(subnet, MIRROR_HOST_OCTET), address(subnet, REGISTRY_HOST_OCTET)
+    ensure_mirror(paths, base, mirror_ip)
+    port = ensure_registry(paths, base, registry_ip)
+    digest, context_hash = _standin_image(paths, base, port, previous)
+
+    wanted = {host_name(i) for i in range(1, hosts + 1)}
+    for name in sorted(_lab_hosts_present()):
+        if reset or name not in wanted:
+            log(f"removing {name}" + ("" if reset else f" (beyond --hosts {hosts})"))
+            remove_host(name)
+    lab_hosts: list[LabHost] = []
+    for i in range(1, hosts + 1):
+        lab_hosts.append(ensure_host(paths, base, i, address(subnet, FIRST_HOST_OCTET + i - 1), mirror_url()))
+    write_ssh_config(paths, {h.name: h.address for h in lab_hosts})
+    systemd = wait_all(paths, lab_hosts)
+    inventory = write_inventory(paths, lab_hosts, digest)
+
+    record = {
+        "engine": engine,
+        "base_image": base,
+        "network": {"name": NETWORK, "subnet": str(subnet)},
+        "mirror": {"name": MIRROR, "address": mirror_ip, "url": mirror_url()},
+        "registry": {"name": REGISTRY, "address": registry_ip, "url": registry_address(),
+                     "local_port": port},
+        "image": f"{registry_address()}/{STANDIN_IMAGE_NAME}@{digest}" if digest else None,
+        "image_digest": digest,
+        "image_context": context_hash,
+        "hosts": [{"name": h.name, "address": h.address, "group": host_role(h.index).group,
+                   "profile": host_role(h.index).profile, "gpus": [g["name"] for g in h.identity["gpus"]],
+                   "systemd": systemd[h.name]} for h in lab_hosts],
+        "inventory": str(inventory),
+        "ssh_config": str(paths.ssh_config),
+        "ssh_key": str(paths.ssh_key),
+        "lab_dir": str(paths.root),
+    }
+    lab_state.save(paths, record)
+    log(f"lab up in {time.monotonic() - started:.1f} s")
+    return record
+
+
+def down(paths: LabPaths) -> None:
+    """Remove what carries the lab label, stop the dockerd the lab started; keep caches and keys."""
+    with _exclusive(paths):
+        _down(paths)
+
+
+def _remove_lab_images(label: str) -> None:
+    """Children before parents: Docker refuses to remove the base image while the vLLM
+    stand-in built FROM it exists, even with -f."""
+    images = set(docker("images", "-q", "--filter", label).split())
+    if not images:
+        return
+    log(f"removing {len(images)} lab images")
+    created = {i: docker("image", "inspect", "--format", "{{.Created}}", i) for i in images}
+    for image in sorted(images, key=created.__getitem__, reverse=True):
+        run(["docker", "rmi", "-f", image], check=False)
+    left = docker("images", "-q", "--filter", label).split()
+    if left:
+        log(f"WARNING: could not remove lab images {' '.join(left)} (`docker rmi` them by hand)")
+
+
+def _down(paths: LabPaths) -> None:
+    started = time.monotonic()
+    if engine_answers():
+        label = f"label={LABEL_ARG}"
+        containers = docker("ps", "-aq", "--filter", label).split()
+        if containers:
+            log(f"removing {len(containers)} lab containers")
+            docker("rm", "-f", "-v", *containers)
+        volumes = docker("volume", "ls", "-q", "--filter", label).split()
+        if volumes:
+            docker("volume", "rm", "-f", *volumes)
+        networks = docker("network", "ls", "-q", "--filter", label).split()
+        if networks:
+            docker("network", "rm", *networks)
+        _remove_lab_images(label)
+    stop_engine(paths)
+    paths.state.unlink(missing_ok=True)
+    if paths.inventory.exists():
+        shutil.rmtree(paths.inventory)
+    log(f"lab down in {time.monotonic() - started:.1f} s (kept {paths.cache} and the lab's keys)")
+
+
+def status(paths: LabPaths) -> dict[str, Any]:
+    """What is running now (asked from Docker), with the addresses state.json recorded."""
+    record = lab_state.load(paths)
+    info: dict[str, Any] = {"lab_dir": str(paths.root), "engine": "down", "containers": {}}
+    if not engine_answers():
+        return info
+    info["engine"] = "lab dockerd (pid %d)" % lab_dockerd_pid(paths) if lab_dockerd_pid(paths) else "external"
+    subnet = network_subnet()
+    info["network"] = f"{NETWORK} {subnet}" if subnet else "absent"
+    out = docker("ps", "-a", "--filter", f"label={LABEL_ARG}", "--format", "{{.Names}}")
+    for name in sorted(out.split(), key=lambda n: (len(n), n)):
+        entry: dict[str, Any] = {"status": container_status(name)}
+        addr = run(["docker", "inspect", "--format",
+                    f'{{{{(index .NetworkSettings.Networks "{NETWORK}").IPAddress}}}}', name], check=False)
+        entry["address"] = addr.stdout.strip()
+        if name not in (MIRROR, REGISTRY) and entry["status"] == "running":
+            entry["systemd"] = run(["docker", "exec", name, "systemctl", "is-system-running"],
+                                   check=False).stdout.strip()
+        info["containers"][name] = entry
+    for key in ("image", "inventory", "ssh_config", "mirror", "registry"):
+        if key in record:
+            info[key] = record[key]
+    return info
+
+
+def format_status(info: dict[str, Any]) -> str:
+    lines = [f"lab dir:   {info['lab_dir']}", f"engine:    {info['engine']}"]
+    if "network" in info:
+        lines.append(f"network:   {info['network']}")
+    if not info["containers"]:
+        lines.append("lab:       not up (run `vllm-fleet lab up`)")
+    for name, entry in info["containers"].items():
+        extra = f"  systemd={entry['systemd']}" if entry.get("systemd") else ""
+        lines.append(f"  {name:<26} {entry['status'] or '?':<9} {entry['address'] or '-':<15}{extra}")
+    if "mirror" in info:
+        lines.append(f"mirror:    {info['mirror']['url']}  (from this machine: http://{info['mirror']['address']})")
+    if "registry" in info:
+        reg = info["registry"]
+        lines.append(f"registry:  {reg['url']}  (push from here: 127.0.0.1:{reg['local_port']})")
+    if "image" in info:
+        lines.append(f"image:     {info['image']}")
+    if "inventory" in info:
+        lines.append(f"inventory: {info['inventory']}")
+        lines.append(f"ssh:       ssh -F {info['ssh_config']} {PREFIX}-1")
+    return "\n".join(lines)
+
+
+def dumps(info: dict[str, Any]) -> str:
+    return json.dumps(info, indent=2, sort_keys=True)
