@@ -1,0 +1,150 @@
+"""Fixtures for tests against REAL vLLM (CPU build) serving the scripted tiny Qwen3 model.
+
+Marker `realvllm`. These tests skip (with the reason) unless the cached venv of
+lab/real-vllm/install.sh exists, or VLLM_FLEET_REAL_VLLM=1 (then the session installs it).
+VLLM_FLEET_REAL_VLLM=0 skips them even with the venv present.
+Everything heavy is session-scoped: one install check, one model build, and at most ONE real
+vLLM server alive at a time (the machine has 2 cores; a server takes ~3 GiB and a core).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.realvllm.support import (
+    BUILDER,
+    CLI_NEGATIVE,
+    INSTALL,
+    LOG_DIR,
+    PARSER,
+    TIMINGS,
+    TIMINGS_FILE,
+    rendered_cases,
+    run_in_venv,
+    serve,
+    skip_reason,
+    venv_dir,
+    venv_ready,
+)
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Registered here too so the directory works before pyproject.toml lists the marker.
+    config.addinivalue_line("markers", "realvllm: needs real vLLM (CPU build) from lab/real-vllm")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reason = skip_reason()
+    for item in items:
+        if HERE not in Path(item.path).resolve().parents:
+            continue
+        item.add_marker(pytest.mark.realvllm)
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not TIMINGS:
+        return
+    terminalreporter.section("real vLLM timings (s)")
+    for key, value in TIMINGS.items():
+        terminalreporter.write_line(f"{key:40s} {value:7.1f}")
+    TIMINGS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    TIMINGS_FILE.write_text(json.dumps(TIMINGS, indent=1) + "\n")
+
+
+@pytest.fixture(scope="session")
+def real_venv() -> Path:
+    if os.environ.get("VLLM_FLEET_REAL_VLLM") == "1":
+        start = time.monotonic()
+        proc = subprocess.run(["bash", str(INSTALL)], capture_output=True, text=True)
+        if proc.returncode:
+            output = proc.stdout[-3000:] + "\n" + proc.stderr[-3000:]
+            pytest.fail(f"install.sh failed ({proc.returncode}):\n{output}")
+        TIMINGS["install.sh (0 when cached)"] = time.monotonic() - start
+    if not venv_ready():
+        pytest.fail(f"real vLLM venv not ready at {venv_dir()}")
+    return venv_dir()
+
+
+@pytest.fixture(scope="session")
+def venv_python(real_venv: Path) -> Path:
+    return real_venv / "bin" / "python"
+
+
+@pytest.fixture(scope="session")
+def tiny_models(venv_python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Both scripted checkpoints, built fresh once per session (seconds)."""
+    root = tmp_path_factory.mktemp("tiny-qwen3")
+    out = {}
+    for arch in ("dense", "moe"):
+        start = time.monotonic()
+        proc = run_in_venv(venv_python, [str(BUILDER), str(root / arch), "--arch", arch])
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        TIMINGS[f"build tiny model ({arch})"] = time.monotonic() - start
+        out[arch] = root / arch
+    return out
+
+
+@pytest.fixture(scope="session")
+def parsed_by_vllm(venv_python: Path) -> dict[str, Any]:
+    """rendered_cases() + CLI_NEGATIVE through real vLLM's own parser (one ~15 s subprocess)."""
+    start = time.monotonic()
+    cases = {**rendered_cases(), **CLI_NEGATIVE}
+    proc = run_in_venv(venv_python, [str(PARSER)], input=json.dumps(cases), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    TIMINGS["parse args with vllm's parser"] = time.monotonic() - start
+    return json.loads(proc.stdout)
+
+
+class RealVllm:
+    """At most one real vLLM server alive: asking for another config stops the current one."""
+
+    def __init__(self, venv: Path, model_dir: Path) -> None:
+        self.venv = venv
+        self.model_dir = model_dir
+        self.current: tuple[tuple[str, Any], ...] | None = None
+        self.server: Any = None
+
+    def get(self, **options: Any) -> Any:
+        key = tuple(sorted(options.items()))
+        if self.server is not None and key == self.current and self.server.proc.poll() is None:
+            return self.server
+        self.stop()
+        label = ",".join(f"{k}={v}" for k, v in key) or "default"
+        self.server = serve.start_server(self.model_dir, venv=self.venv, timeout=420,
+                                         log_path=LOG_DIR / f"vllm-{label}.log", **options)
+        self.current = key
+        TIMINGS[f"real vllm start ({label})"] = self.server.start_seconds
+        return self.server
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+        self.server = None
+        self.current = None
+
+
+@pytest.fixture(scope="session")
+def real_vllm(real_venv: Path, tiny_models: dict[str, Path]) -> Iterator[RealVllm]:
+    pool = RealVllm(real_venv, tiny_models["dense"])
+    yield pool
+    pool.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _suite_clock() -> Iterator[None]:
+    start = time.monotonic()
+    yield
+    if TIMINGS:
+        TIMINGS["realvllm tests total"] = time.monotonic() - start
