@@ -378,6 +378,10 @@ def run_rules(h: HostView, only: Iterable[str] | None = None) -> list[Violation]
     return found
 
 
+def _truthy(value: Any) -> bool:
+    return str(value).strip().lower() in ("true", "1", "yes")
+
+
 def preflight_problems(cfg: dict[str, Any], gpu_facts: dict[str, Any], free_disk_bytes: int, host: dict[str, Any]) -> list[str]:
     """Why this host must not go on to download anything, judged on measured facts."""
     problems = []
@@ -386,7 +390,9 @@ def preflight_problems(cfg: dict[str, Any], gpu_facts: dict[str, Any], free_disk
         return ["nvidia-smi reports no GPU; check the driver and that the host is in the right group"]
     memory = gpus[0].get("memory_total_mib")
     if memory is None and gpu_facts.get("unified_memory"):
-        memory = gpu_facts.get("system_memory_mib") or host.get("memtotal_mib")
+        # A lab stand-in is not a 128 GB Spark: judge the memory its inventory declares.
+        measured = gpu_facts.get("system_memory_mib") or host.get("memtotal_mib")
+        memory = host.get("declared_memory_mib") if _truthy(host.get("lab_standin")) else measured
     tp = int(cfg["serving"].get("tensor_parallel_size") or 1)
     view = HostView(
         name=str(host.get("name", "?")),

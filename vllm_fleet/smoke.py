@@ -211,6 +211,10 @@ def run_suite(t: Target, junit: str | None = None) -> tuple[int, Collector, floa
         raise SmokeError(f"the smoke suite is not at {SUITE_DIR}; run vllm-fleet from a checkout of the repository")
     collector = Collector()
     start = time.perf_counter()
+    # testinfra's ansible backend runs ansible-inventory/ansible: those beside this interpreter.
+    bindir = str(Path(sys.executable).parent)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
     rc = pytest.main(pytest_args(t, junit), plugins=[collector])
     return int(rc), collector, time.perf_counter() - start
 
@@ -241,6 +245,21 @@ def _secret_file(key: str) -> str:
     return path
 
 
+def _render(value: Any, vars_: dict[str, Any], depth: int = 5) -> Any:
+    """Resolve `{{ var }}` indirections (e.g. vllm_fleet_api_key: "{{ vault_key }}") the way a
+    play would see them, from the host's own variables. Vault values stay opaque."""
+    import jinja2
+
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    while isinstance(value, str) and "{{" in value and depth > 0:
+        try:
+            value = env.from_string(value).render(vars_)
+        except jinja2.TemplateError as exc:
+            raise SmokeError(f"cannot resolve {value!r} from the inventory ({exc}); pass --api-key-file") from None
+        depth -= 1
+    return value
+
+
 def target_from_inventory(paths: list[str], host: str, instance: str | None, host_checks: bool) -> Target:
     from vllm_fleet import profiles
     from vllm_fleet.serve_args import CONTAINER_PORT, serve_args
@@ -259,7 +278,7 @@ def target_from_inventory(paths: list[str], host: str, instance: str | None, hos
     serving, smoke_cfg = cfg["serving"], cfg.get("smoke") or {}
     inst = _instance(vars_, int(serving.get("tensor_parallel_size") or 1), instance)
     address = vars_.get("ansible_host") or host
-    key = vars_.get("vllm_fleet_api_key")
+    key = _render(vars_.get("vllm_fleet_api_key"), vars_)
     if key is not None and not isinstance(key, str):
         print("vllm-fleet: vllm_fleet_api_key is vault-encrypted here; pass --api-key-file to check the key",
               file=sys.stderr)
@@ -275,9 +294,9 @@ def target_from_inventory(paths: list[str], host: str, instance: str | None, hos
         t.api_key_file = _secret_file(key)
         t.temp_files.append(t.api_key_file)
     if host_checks:
-        user = vars_.get("ansible_user") or "root"
-        port = f":{vars_['ansible_port']}" if vars_.get("ansible_port") else ""
-        t.host = f"ssh://{user}@{address}{port}"
+        # Through Ansible itself, so the checks reach the host exactly as the play did (user,
+        # key, port, ssh arguments and host-key policy all come from the inventory and config).
+        t.host = f"ansible://{host}?ansible_inventory={os.path.abspath(paths[0])}"
         t.unit, t.container = f"vllm@{inst['name']}.service", f"vllm-{inst['name']}"
         t.image_digest = cfg["image"]["digest"]
         fd, args_path = tempfile.mkstemp(prefix="vllm-fleet-args-", suffix=".json")

@@ -124,3 +124,11 @@ def test_real_h100_capture_through_the_module_and_the_rules() -> None:
     assert len(problems) == 1 and "only 63.9 GiB free" in problems[0]
     assert preflight_problems(resolve_serving("hopper"), real, free_on_that_machine, dict(HOST, margin_gib=10)) == []
     assert any("not served by profile 'spark'" in p for p in preflight_problems(resolve_serving("spark"), real, PLENTY, HOST))
+
+
+def test_lab_standin_spark_is_judged_on_declared_memory() -> None:
+    gb10 = {"name": "NVIDIA GB10", "compute_capability": "12.1", "memory_total_mib": None}
+    lab_vm = facts(gb10, unified_memory=True, system_memory_mib=24_000)
+    host = dict(HOST, cpu_arch="x86_64", declared_memory_mib=122880)
+    assert any("needs ~" in p for p in preflight_problems(resolve_serving("spark"), lab_vm, PLENTY, host))
+    assert preflight_problems(resolve_serving("spark"), lab_vm, PLENTY, dict(host, lab_standin="True")) == []
