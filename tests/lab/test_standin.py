@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -131,6 +132,13 @@ def old(start):
                  VLLM_STANDIN_VERSION="0.15.1")
 
 
+@pytest.fixture(scope="module")
+def current(start):
+    """vLLM 0.32.0, the version the differential test (tests/realvllm) compares with."""
+    return start([MODEL, "--max-model-len", str(MAX_LEN), "--reasoning-parser", "qwen3"],
+                 VLLM_STANDIN_VERSION="0.32.0")
+
+
 def chat(server: Server, headers: dict | None = None, **body) -> httpx.Response:
     body.setdefault("model", MODEL)
     body.setdefault("messages", QUESTION)
@@ -206,6 +214,15 @@ def test_cli_version_and_valid_tool_parsers():
         assert "Reasoning parser 'bogus' not found" in result.stderr
 
 
+def test_cli_unknown_reasoning_parser_lists_available_ones():
+    # vLLM 0.32.0's wording (tests/realvllm compares it with the real parser's error).
+    result = run_cli("serve", MODEL, "--reasoning-parser", "bogus")
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith('KeyError: "Reasoning parser \'bogus\' not found. Available parsers: ')
+    assert "deepseek_r1, " in last and "qwen3" in last and last.endswith('"')
+
+
 def test_banner_env_warnings_and_all_profile_flags_parse(spark):
     out = spark.output()
     assert "vLLM STAND-IN (test double, not vLLM, no GPU)" in out
@@ -238,6 +255,8 @@ def test_nvidia_smi_is_used_for_gpu_class(start, tmp_path):
 def test_health_version_models(spark):
     health = spark.client.get("/health")
     assert health.status_code == 200 and health.content == b""
+    # Real vLLM's empty Response(): no content-type at all.
+    assert "content-type" not in health.headers and health.headers["content-length"] == "0"
     assert spark.client.get("/ping").status_code == 200
     assert spark.client.get("/version").json() == {"version": "0.28.0"}
     model = spark.client.get("/v1/models").json()["data"][0]
@@ -304,16 +323,149 @@ def test_streaming_event_sequence(spark):
     assert "".join(d.get("reasoning", "") for d in deltas) == "The user asks."
     assert "".join(d.get("content", "") for d in deltas) == "\n\n4"
     assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
+    # The finishing token is EOS (no text): real vLLM 0.32.0 still sends {"content": ""}.
+    assert chunks[-2]["choices"][0]["delta"] == {"content": ""}
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] > 0
+    # First chunk: prompt_token_ids / prompt_text, null unless asked for.
+    assert chunks[0]["prompt_token_ids"] is None and chunks[0]["prompt_text"] is None
+    assert all("prompt_token_ids" not in c for c in chunks[1:])
+    # 0.28 has no fingerprint: vLLM drops null fields from the usage chunk.
+    assert "system_fingerprint" not in chunks[-1]
+    assert "prompt_tokens_details" not in chunks[-1]["usage"]
 
 
-def test_max_tokens_filler_and_truncation(spark):
-    long = chat(spark, max_tokens=20).json()
-    assert long["choices"][0]["finish_reason"] == "length"
-    assert long["usage"]["completion_tokens"] == 20
+def _stream(server: Server, **body) -> list:
+    body = {"model": MODEL, "messages": QUESTION, "stream": True, **body}
+    with server.client.stream("POST", "/v1/chat/completions", json=body) as response:
+        assert response.status_code == 200
+        return sse_events(response)[:-1]
+
+
+def test_streaming_system_fingerprint_on_the_final_message(current):
+    with_usage = _stream(current, stream_options={"include_usage": True})
+    fingerprint = with_usage[-1]["system_fingerprint"]
+    assert fingerprint.startswith("vllm-0.32.0-") and len(fingerprint.rsplit("-", 1)[1]) == 8
+    assert with_usage[-1]["choices"] == []
+    assert all("system_fingerprint" not in c for c in with_usage[:-1])
+    without = _stream(current)
+    assert without[-1]["choices"][0]["finish_reason"] == "stop"
+    assert without[-1]["system_fingerprint"] == fingerprint
+    assert all("system_fingerprint" not in c for c in without[:-1])
+    assert without[-1]["choices"][0]["delta"] == {"content": ""}
+
+
+def test_max_tokens_does_not_pad_real_vllm_stops_at_eos(spark):
+    # Real vLLM 0.32.0 (tests/realvllm, case chat_max_tokens_64): max_tokens is only a ceiling.
+    body = chat(spark, max_tokens=64).json()
+    choice = body["choices"][0]
+    assert (choice["finish_reason"], choice["message"]["content"]) == ("stop", "\n\n4")
+    # 4 reasoning pieces + </think> + "\n\n" + "4" + EOS (counted, no text)
+    assert body["usage"]["completion_tokens"] == 8
+
+
+def test_ignore_eos_fills_to_max_tokens(spark):
+    body = chat(spark, max_tokens=20, ignore_eos=True).json()
+    choice = body["choices"][0]
+    assert choice["finish_reason"] == "length"
+    assert body["usage"]["completion_tokens"] == 20
+    assert choice["message"]["reasoning"] == "The user asks."
+    # After the script, EOS (no text), then the tiny model's filler: 20 - 8 = 12 fillers.
+    assert choice["message"]["content"] == "\n\n4" + " filler" * 12
+    off = chat(spark, max_tokens=5, ignore_eos=True, chat_template_kwargs={"enable_thinking": False})
+    assert off.json()["choices"][0]["message"]["content"] == "4" + " filler" * 3
+    streamed = _stream(spark, max_tokens=12, ignore_eos=True)
+    assert streamed[-1]["choices"][0]["finish_reason"] == "length"
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in streamed) == (
+        "\n\n4 filler filler filler filler")
+
+
+def test_max_tokens_below_the_script_truncates(spark):
     short = chat(spark, max_tokens=2).json()
     assert short["choices"][0]["finish_reason"] == "length"
     assert short["choices"][0]["message"]["reasoning"] == "The user"
+    # Everything but EOS fits: still "length" (the last token is not EOS).
+    seven = chat(spark, max_tokens=7).json()["choices"][0]
+    assert (seven["finish_reason"], seven["message"]["content"]) == ("length", "\n\n4")
+
+
+def test_chat_response_fields(spark, current):
+    body = chat(spark).json()
+    assert list(body) == ["id", "object", "created", "model", "choices", "service_tier",
+                          "system_fingerprint", "usage", "prompt_logprobs", "prompt_token_ids",
+                          "prompt_text", "kv_transfer_params", "ec_transfer_params", "metrics"]
+    assert all(body[k] is None for k in ("service_tier", "system_fingerprint", "prompt_token_ids",
+                                         "prompt_text", "ec_transfer_params", "metrics"))
+    asked = chat(spark, return_token_ids=True, return_prompt_text=True).json()
+    tokens = spark.client.post("/tokenize", json={"messages": QUESTION}).json()["tokens"]
+    assert asked["prompt_token_ids"] == tokens
+    assert asked["prompt_text"].endswith("<|im_start|>assistant\n<think>\n")
+    fingerprint = chat(current).json()["system_fingerprint"]
+    assert fingerprint.startswith("vllm-0.32.0-")
+    assert chat(current).json()["system_fingerprint"] == fingerprint  # fixed per server
+
+
+def test_choice_fields_as_real_vllm_0_32(spark, current):
+    # Checked against real vLLM 0.32.0 (tests/realvllm compares only top-level field sets).
+    choice = chat(current).json()["choices"][0]
+    assert list(choice) == ["index", "message", "logprobs", "finish_reason", "stop_reason",
+                            "token_ids", "routed_experts"]
+    assert "tool_calls" not in choice["message"]  # 0.32 drops an empty list
+    assert chat(spark).json()["choices"][0]["message"]["tool_calls"] == []  # 0.28 sends []
+    asked = chat(current, return_token_ids=True).json()["choices"][0]["token_ids"]
+    assert len(asked) == 8 and asked[-1] == 151645  # ends with EOS (<|im_end|>)
+    text = _complete(current, prompt="hi", max_tokens=2).json()["choices"][0]
+    assert list(text) == ["index", "text", "logprobs", "finish_reason", "stop_reason", "token_ids",
+                          "prompt_logprobs", "prompt_token_ids", "routed_experts"]
+
+
+def test_completion_usage_details_null_without_reasoning_parser(keyed):
+    body = chat(keyed, headers={"Authorization": "Bearer sekret"}).json()
+    assert body["usage"]["completion_tokens_details"] is None
+
+
+# --- /v1/completions -----------------------------------------------------------------
+def _complete(server: Server, **body) -> httpx.Response:
+    return server.client.post("/v1/completions", json={"model": MODEL, **body})
+
+
+def test_completions_unscripted_prompt_fills_like_the_tiny_model(spark, current):
+    # Real vLLM 0.32.0 with the tiny model (tests/realvllm/test_real_smoke.py): " filler" x N.
+    body = _complete(spark, prompt="hello world", max_tokens=5).json()
+    assert list(body) == ["id", "object", "created", "model", "choices", "service_tier",
+                          "system_fingerprint", "usage", "kv_transfer_params",
+                          "ec_transfer_params", "metrics"]
+    assert body["choices"][0]["text"] == " filler" * 5
+    assert body["choices"][0]["finish_reason"] == "length"
+    assert body["usage"]["completion_tokens"] == 5
+    assert body["usage"]["completion_tokens_details"] is None
+    default = _complete(spark, prompt="hello world").json()  # max_tokens defaults to 16
+    assert default["usage"]["completion_tokens"] == 16
+    assert _complete(current, prompt="hi").json()["system_fingerprint"].startswith("vllm-0.32.0-")
+
+
+def test_completions_generation_prompt_follows_the_script(spark):
+    prompt = "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n<think>\n"
+    choice = _complete(spark, prompt=prompt, max_tokens=64).json()["choices"][0]
+    assert (choice["text"], choice["finish_reason"]) == ("The user asks.</think>\n\n4", "stop")
+    off = _complete(spark, prompt=prompt + "\n</think>\n\n", max_tokens=64).json()["choices"][0]
+    assert (off["text"], off["finish_reason"]) == ("4", "stop")
+
+
+def test_completions_stream(current):
+    def events(**extra) -> list:
+        body = {"model": MODEL, "prompt": "hello", "max_tokens": 3, "stream": True, **extra}
+        with current.client.stream("POST", "/v1/completions", json=body) as response:
+            return sse_events(response)
+    with_usage = events(stream_options={"include_usage": True})
+    assert with_usage[-1] == "[DONE]"
+    usage_chunk = with_usage[-2]
+    assert usage_chunk["choices"] == [] and usage_chunk["usage"] == {
+        "prompt_tokens": 1, "total_tokens": 4, "completion_tokens": 3}
+    assert usage_chunk["system_fingerprint"].startswith("vllm-0.32.0-")
+    without = events()
+    assert without[-2]["choices"][0]["finish_reason"] == "length"
+    assert without[-2]["system_fingerprint"] == usage_chunk["system_fingerprint"]
+    assert "".join(e["choices"][0]["text"] for e in without[:-1]) == " filler" * 3
 
 
 # --- context length ---------------------------------------------------------------------
@@ -357,8 +509,13 @@ def test_unknown_model_404(spark):
     response = chat(spark, model="foo")
     assert response.status_code == 404
     error = response.json()["error"]
-    assert error["message"].startswith("The model `foo` does not exist.")
+    assert error["message"] == "The model `foo` does not exist."  # 0.28: no alias list
     assert (error["type"], error["code"]) == ("NotFoundError", 404)
+
+
+def test_unknown_model_404_lists_aliases_since_0_32(current):
+    error = chat(current, model="foo").json()["error"]
+    assert error["message"] == f"The model `foo` does not exist. Valid aliases: {MODEL}."
 
 
 def test_api_key(keyed):
@@ -413,7 +570,7 @@ def test_metrics_and_spec_decode_grow(spark):
         "vllm:spec_decode_num_drafts_total", "vllm:spec_decode_num_draft_tokens_total",
         "vllm:spec_decode_num_accepted_tokens_total", "vllm:generation_tokens_total",
         "vllm:prompt_tokens_total", "vllm:time_to_first_token_seconds_count")}
-    chat(spark, max_tokens=400)
+    chat(spark, max_tokens=400, ignore_eos=True)  # ignore_eos: 400 tokens, not 8
     after = {n: _metric(spark, n) for n in before}
     assert all(after[n] > before[n] for n in before)
     drafted = after["vllm:spec_decode_num_draft_tokens_total"] - before["vllm:spec_decode_num_draft_tokens_total"]
@@ -435,6 +592,23 @@ def test_prefix_cache_hits_on_repeat(spark):
     hits = _metric(spark, "vllm:prefix_cache_hits_total")
     chat(spark, messages=messages, max_tokens=1)
     assert _metric(spark, "vllm:prefix_cache_hits_total") >= hits + 192
+
+
+# --- latency ----------------------------------------------------------------------------
+def test_small_responses_are_not_delayed(spark):
+    """No ~40 ms Nagle/delayed-ACK stall per response: headers and body written separately
+    did that to every response with a body, and to /health after one on the same keep-alive
+    connection. uvicorn (real vLLM) answers these in ~1 ms. Median of 20 each, interleaved."""
+    paths = ["/health", "/version", "/v1/models"]
+    times: dict[str, list[float]] = {path: [] for path in paths}
+    spark.client.get("/health")  # open the connection
+    for _ in range(20):
+        for path in paths:
+            began = time.perf_counter()
+            assert spark.client.get(path).status_code == 200
+            times[path].append(time.perf_counter() - began)
+    medians = {path: statistics.median(t) for path, t in times.items()}
+    assert all(m < 0.020 for m in medians.values()), {p: f"{m * 1000:.1f} ms" for p, m in medians.items()}
 
 
 # --- memory model and faults ------------------------------------------------------------

@@ -25,36 +25,14 @@ class KnownStandinBug(AssertionError):
     """The stand-in differs from real vLLM exactly as recorded in known_standin_diffs.json."""
 
 
-# HTTP cases (test_differential.py); each reason says what real vLLM does.
-_CHAT_FIELDS = ("chat.completion lacks top-level prompt_token_ids, prompt_text, ec_transfer_params, "
-                "metrics (real vLLM 0.32.0 sends all four, as null)")
-_STREAM = ("stream: first chunk lacks prompt_token_ids/prompt_text; the finish_reason chunk has "
-           "delta {} where real sends {\"content\": \"\"}; system_fingerprint missing from the "
-           "usage chunk (or, without include_usage, from the finish chunk)")
-STANDIN_BUGS: dict[str, str] = {
-    "chat": _CHAT_FIELDS,
-    "chat_thinking_off": _CHAT_FIELDS,
-    "prompt_plus_max_tokens_over_limit": _CHAT_FIELDS,
-    "chat_stream": _STREAM,
-    "chat_stream_no_usage": _STREAM,
-    "chat_thinking_off_stream": _STREAM,
-    "chat_max_tokens_64": (_CHAT_FIELDS + "; and with max_tokens set it pads with ' lorem' to "
-                           "max_tokens (finish 'length') where real vLLM stops at EOS "
-                           "(content '\\n\\n4', finish 'stop')"),
-    "completions": ("text_completion lacks service_tier, system_fingerprint, kv_transfer_params, "
-                    "ec_transfer_params, metrics and usage.completion_tokens_details"),
-    "unknown_model": ("404 message lacks the final period: real 'The model `foo` does not exist. "
-                      "Valid aliases: nvidia/Qwen3.6-35B-A3B-NVFP4.'"),
-    "no_key_health": ("/health sends content-type application/json with an empty body; real "
-                      "vLLM sends no content-type (empty body)"),
-}
+# HTTP cases (test_differential.py): case name -> what real vLLM does that the stand-in does not.
+# Empty: the ten found 2026-11-27 (response fields, stream chunks, max_tokens padding,
+# /v1/completions fields, 404 wording, /health content-type) were fixed in the stand-in.
+STANDIN_BUGS: dict[str, str] = {}
 
 # `vllm serve` argument errors (test_cli_differential.py), keyed "cli:NAME" in the JSON file.
-STANDIN_CLI_BUGS: dict[str, str] = {
-    "bogus-reasoning-parser": ("unknown --reasoning-parser: real vLLM's KeyError reads \"Reasoning "
-                               "parser 'bogus' not found. Available parsers: a, b, ...\"; the "
-                               "stand-in stops after 'not found' (exit code 1 matches)"),
-}
+# Empty: the unknown --reasoning-parser wording was fixed in the stand-in.
+STANDIN_CLI_BUGS: dict[str, str] = {}
 
 
 def params(names: list[str], bugs: dict[str, str], prefix: str = "") -> list[Any]:

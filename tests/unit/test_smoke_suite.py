@@ -258,7 +258,8 @@ def test_inventory_host_gives_url_and_expectations(monkeypatch: pytest.MonkeyPat
     assert (t.url, t.model, t.max_model_len, t.vllm_version) == ("http://10.0.0.7:8001", MODEL, 32768, "0.28.0")
     assert t.expect_tools and t.expect_spec_decode
     assert Path(t.api_key_file).read_text() == "k3y" and t.api_key_file in t.temp_files
-    assert (t.host, t.unit, t.container) == ("ssh://root@10.0.0.7", "vllm@main.service", "vllm-main")
+    assert (t.host, t.unit, t.container) == (f"ansible://spark1?ansible_inventory={Path('inv').resolve()}",
+                                            "vllm@main.service", "vllm-main")
     assert "--max-model-len" in json.loads(Path(t.expected_args_file).read_text())
     with pytest.raises(smoke.SmokeError, match="no instance 'other'"):
         smoke.target_from_inventory(["inv"], "spark1", "other", host_checks=False)

@@ -190,8 +190,11 @@ def resolve(args: argparse.Namespace, env: dict[str, str]) -> ServeConfig:
             f"invalid tool call parser: {args.tool_call_parser} "
             f"(chose from {{ {','.join(TOOL_PARSERS)} }})"))
     if args.reasoning_parser and args.reasoning_parser not in REASONING_PARSERS:
-        # GUESS: wording taken from a third-party log ("Reasoning parser 'x' not found").
-        raise StartupError("KeyError", repr(f"Reasoning parser '{args.reasoning_parser}' not found"))
+        # vLLM 0.32.0 ReasoningParserManager: the KeyError lists the registered parsers, sorted
+        # (the stand-in knows a subset). GUESS: older versions' wording.
+        raise StartupError("KeyError", repr(
+            f"Reasoning parser '{args.reasoning_parser}' not found. "
+            f"Available parsers: {', '.join(sorted(REASONING_PARSERS))}"))
     max_model_len = args.max_model_len or DEFAULT_MAX_MODEL_LEN
     chunked = True if args.enable_chunked_prefill is None else args.enable_chunked_prefill
     batched = args.max_num_batched_tokens

@@ -6,10 +6,12 @@ payloads (dicts, or the string "[DONE]"). Errors are raised as ApiError.
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 from vllm_standin import parsers, script, tokenizer
 from vllm_standin.cli import THINK_TAG_PARSERS, TOOL_PARSERS, ServeConfig
@@ -42,8 +44,28 @@ class App:
         message = f"The model `{model}` does not exist."
         if has(self.version, "model_not_found_aliases"):
             # GUESS: how the alias list is formatted after "Valid aliases:".
-            message += f" Valid aliases: {', '.join(self.config.served_model_names)}"
+            message += f" Valid aliases: {', '.join(self.config.served_model_names)}."
         raise ApiError(404, message, "NotFoundError", param="model")
+
+    @cached_property
+    def system_fingerprint(self) -> str | None:
+        """vLLM's default ("full") fingerprint: vllm-<version>[-tpN][-ppN]-<hash8>.
+
+        Real vLLM hashes its whole config (vllm_config.compute_hash()); the stand-in hashes
+        the flags it parsed, so the value is stable per configuration but not vLLM's.
+        """
+        if not has(self.version, "system_fingerprint"):
+            return None
+        args = vars(self.config.args)
+        hash8 = hashlib.sha256(repr(sorted((k, repr(v)) for k, v in args.items()
+                                           if k not in ("host", "port", "api_key")))
+                               .encode()).hexdigest()[:8]
+        parts = [f"vllm-{self.version_text}"]
+        for flag, short in (("tensor_parallel_size", "tp"), ("pipeline_parallel_size", "pp")):
+            size = args.get(flag) or 1
+            if size > 1:
+                parts.append(f"{short}{size}")
+        return "-".join([*parts, hash8])
 
     @property
     def reasoning_active(self) -> bool:
@@ -125,8 +147,7 @@ class App:
         prompt_ids = tokenizer.encode(prompt)
         requested = _max_tokens(body)
         limit = output_budget(self.version, self.config.max_model_len, len(prompt_ids), requested)
-        fill = requested is not None or bool(body.get("ignore_eos"))
-        plan = script.chat_plan(thinking, call, limit, fill)
+        plan = script.chat_plan(thinking, call, limit, bool(body.get("ignore_eos")))
         if finish_override and plan.finish_reason == "tool_calls":
             plan.finish_reason = finish_override
         if self.engine.dead:
@@ -135,7 +156,8 @@ class App:
         rid = f"chatcmpl-{uuid.uuid4().hex}"
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            return self._chat_stream(rid, prompt_ids, plan, parser, include_usage)
+            return self._chat_stream(rid, prompt_ids, plan, parser, include_usage,
+                                     self._echo_prompt(body, prompt, prompt_ids))
         try:
             generated = 0
             for piece in self.engine.generate(prompt_ids, plan.pieces):
@@ -148,16 +170,40 @@ class App:
         message = {"role": "assistant", "content": content, "refusal": None,
                    "annotations": None, "audio": None, "function_call": None,
                    "tool_calls": tool_calls}
+        if not tool_calls and has(self.version, "empty_tool_calls_omitted"):
+            del message["tool_calls"]
         message.update(self._reasoning_fields(reasoning))
         return {
             "id": rid, "object": "chat.completion", "created": int(time.time()),
             "model": self.model_name,
             "choices": [{"index": 0, "message": message, "logprobs": None,
-                         "finish_reason": plan.finish_reason, "stop_reason": None}],
-            "service_tier": None, "system_fingerprint": None,
+                         "finish_reason": plan.finish_reason, "stop_reason": None,
+                         "token_ids": self._output_ids(body, plan.pieces[:generated]),
+                         "routed_experts": None}],
+            "service_tier": None, "system_fingerprint": self.system_fingerprint,
             "usage": self._usage(len(prompt_ids), generated, plan),
-            "prompt_logprobs": None, "kv_transfer_params": None,
+            "prompt_logprobs": None,
+            # vLLM 0.32.0 sends these four (null unless asked for / no connector).
+            # GUESS: since which versions; a client ignores extra nulls.
+            **self._echo_prompt(body, prompt, prompt_ids),
+            "kv_transfer_params": None, "ec_transfer_params": None,
+            # GUESS: null also with speculative decoding (real vLLM may put acceptance stats here).
+            "metrics": None,
         }
+
+    @staticmethod
+    def _output_ids(body: dict, pieces: list[str]) -> list[int] | None:
+        """Generated token ids (EOS included) if return_token_ids, else null (vLLM 0.32.0)."""
+        if not body.get("return_token_ids"):
+            return None
+        return [tokenizer.token_id(p) if p else tokenizer.SPECIAL_TOKENS[script.EOS]
+                for p in pieces]
+
+    @staticmethod
+    def _echo_prompt(body: dict, prompt: str, prompt_ids: list[int]) -> dict:
+        """prompt_token_ids / prompt_text: null unless return_token_ids / return_prompt_text."""
+        return {"prompt_token_ids": prompt_ids if body.get("return_token_ids") else None,
+                "prompt_text": prompt if body.get("return_prompt_text") else None}
 
     def _reasoning_fields(self, reasoning):
         """facts §Reasoning output: reasoning_content <0.11.1, both until 0.16, then reasoning."""
@@ -168,25 +214,38 @@ class App:
             fields["reasoning_content"] = reasoning
         return fields
 
-    def _usage(self, prompt_tokens: int, completion_tokens: int, plan: script.Plan) -> dict:
-        usage = {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens + completion_tokens,
-                 "completion_tokens": completion_tokens, "prompt_tokens_details": None}
-        if self.reasoning_active:
-            # lab-notes (0.32): present with the reasoning parser. GUESS: since which version.
-            usage["completion_tokens_details"] = {"reasoning_tokens": plan.reasoning_tokens}
-        return usage
+    def _usage(self, prompt_tokens: int, completion_tokens: int, plan: script.Plan | None) -> dict:
+        details = None
+        if plan is not None and self.config.reasoning_parser:
+            # lab-notes (0.32): filled with any reasoning parser, else null (vLLM's UsageInfo).
+            # GUESS: since which version.
+            details = {"reasoning_tokens": plan.reasoning_tokens if self.reasoning_active else 0}
+        return {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens + completion_tokens,
+                "completion_tokens": completion_tokens, "prompt_tokens_details": None,
+                "completion_tokens_details": details}
 
-    def _chat_stream(self, rid, prompt_ids, plan, parser, include_usage) -> Iterator:
+    def _chat_stream(self, rid, prompt_ids, plan, parser, include_usage, echo) -> Iterator:
         created = int(time.time())
+        fingerprint = self.system_fingerprint
 
-        def chunk(delta: dict, finish: str | None = None, last: bool = False) -> dict:
+        def chunk(delta: dict, finish: str | None = None, last: bool = False,
+                  first: bool = False) -> dict:
             choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
             if last:
                 choice["stop_reason"] = None
-            return {"id": rid, "object": "chat.completion.chunk", "created": created,
-                    "model": self.model_name, "choices": [choice]}
+            if not first:
+                # GUESS/unsupported: per-chunk ids with return_token_ids; always null here.
+                choice["token_ids"] = None
+            out = {"id": rid, "object": "chat.completion.chunk", "created": created,
+                   "model": self.model_name, "choices": [choice]}
+            if last and not include_usage and fingerprint is not None:
+                # vLLM stamps the fingerprint on the final message only: the finish chunk,
+                # or the usage chunk when one follows.
+                out["system_fingerprint"] = fingerprint
+            return out
 
-        yield chunk({"role": "assistant", "content": ""})
+        first = chunk({"role": "assistant", "content": ""}, first=True)
+        yield {**first, **echo}  # the first chunk carries prompt_token_ids/prompt_text (null)
         generated = 0
         try:
             total = len(plan.pieces)
@@ -200,9 +259,9 @@ class App:
                         yield chunk(delta)
                     continue
                 if delta is None:
-                    # GUESS: final chunk's delta when the last token has no text (EOS):
-                    # {"content": ""} without a reasoning parser, {} with one.
-                    delta = {} if self.reasoning_active else {"content": ""}
+                    # The final token has no text (EOS): real vLLM 0.32.0 sends
+                    # {"content": ""}, with or without a reasoning parser.
+                    delta = {"content": ""}
                 yield chunk(delta, plan.finish_reason, last=True)
         except EngineDeadError:
             # Mid-stream failures arrive as an SSE error event after a 200, as in vLLM.
@@ -211,11 +270,17 @@ class App:
             return
         self.engine.record_finish(plan.finish_reason)
         if include_usage:
-            usage = self._usage(len(prompt_ids), generated, plan)
-            usage.pop("prompt_tokens_details", None)
-            yield {"id": rid, "object": "chat.completion.chunk", "created": created,
-                   "model": self.model_name, "choices": [], "usage": usage}
+            yield self._usage_chunk(rid, "chat.completion.chunk", created,
+                                    self._usage(len(prompt_ids), generated, plan))
         yield "[DONE]"
+
+    def _usage_chunk(self, rid: str, obj: str, created: int, usage: dict) -> dict:
+        """The trailing usage chunk; vLLM serializes it without null fields."""
+        out = {"id": rid, "object": obj, "created": created, "model": self.model_name,
+               "choices": [], "usage": {k: v for k, v in usage.items() if v is not None}}
+        if self.system_fingerprint is not None:
+            out["system_fingerprint"] = self.system_fingerprint
+        return out
 
     def _stream_delta(self, delta: dict) -> dict:
         if "reasoning" in delta:
@@ -232,11 +297,10 @@ class App:
             raise bad_request("`prompt` must be a string")  # GUESS: wording
         prompt_ids = tokenizer.encode(prompt)
         requested = _max_tokens(body)
-        fill = requested is not None or bool(body.get("ignore_eos"))
         if requested is None:
             requested = 16  # OpenAI/vLLM default max_tokens for completions
         limit = output_budget(self.version, self.config.max_model_len, len(prompt_ids), requested)
-        plan = script.completion_plan(limit, fill)
+        plan = script.completion_plan(prompt, limit, bool(body.get("ignore_eos")))
         if self.engine.dead:
             raise engine_dead()
         rid = f"cmpl-{uuid.uuid4().hex}"
@@ -253,30 +317,40 @@ class App:
                 "model": self.model_name,
                 "choices": [{"index": 0, "text": text, "logprobs": None,
                              "finish_reason": plan.finish_reason, "stop_reason": None,
-                             "prompt_logprobs": None}],
-                "usage": {"prompt_tokens": len(prompt_ids), "total_tokens": len(prompt_ids) + n,
-                          "completion_tokens": n, "prompt_tokens_details": None}}
+                             "token_ids": self._output_ids(body, plan.pieces),
+                             "prompt_logprobs": None,
+                             "prompt_token_ids": prompt_ids if body.get("return_token_ids") else None,
+                             "routed_experts": None}],
+                "service_tier": None, "system_fingerprint": self.system_fingerprint,
+                "usage": self._usage(len(prompt_ids), n, None),
+                # GUESS: since which versions (real 0.32.0 sends them, null).
+                "kv_transfer_params": None, "ec_transfer_params": None, "metrics": None}
 
     def _completion_stream(self, rid, created, prompt_ids, plan, body) -> Iterator:
         total = len(plan.pieces)
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        fingerprint = self.system_fingerprint
         try:
             for i, piece in enumerate(self.engine.generate(prompt_ids, plan.pieces), 1):
                 last = i == total
-                yield {"id": rid, "object": "text_completion", "created": created,
+                out = {"id": rid, "object": "text_completion", "created": created,
                        "model": self.model_name,
                        "choices": [{"index": 0, "text": piece, "logprobs": None,
                                     "finish_reason": plan.finish_reason if last else None,
-                                    "stop_reason": None}]}
+                                    "stop_reason": None,
+                                    # GUESS/unsupported: filled with return_token_ids in vLLM.
+                                    "prompt_token_ids": None, "token_ids": None}]}
+                if last and not include_usage and fingerprint is not None:
+                    out["system_fingerprint"] = fingerprint
+                yield out
         except EngineDeadError:
             yield error_body(engine_dead().body["error"]["message"], "InternalServerError", 500)
             yield "[DONE]"
             return
         self.engine.record_finish(plan.finish_reason)
-        if (body.get("stream_options") or {}).get("include_usage"):
-            yield {"id": rid, "object": "text_completion", "created": created,
-                   "model": self.model_name, "choices": [],
-                   "usage": {"prompt_tokens": len(prompt_ids), "completion_tokens": total,
-                             "total_tokens": len(prompt_ids) + total}}
+        if include_usage:
+            yield self._usage_chunk(rid, "text_completion", created,
+                                    self._usage(len(prompt_ids), total, None))
         yield "[DONE]"
 
 

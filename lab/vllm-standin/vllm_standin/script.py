@@ -16,8 +16,9 @@ from dataclasses import dataclass
 EOS = "<|im_end|>"
 THINK_END = "</think>"
 TOOL_START, TOOL_END = "<tool_call>", "</tool_call>"
-# GUESS/choice: the filler the stand-in emits when asked for more tokens than its script.
-FILLER = " lorem"
+# The token the tiny model of lab-notes (lab/tiny-qwen3/build_model.py) emits for anything
+# its script does not cover, and after EOS with ignore_eos.
+FILLER = " filler"
 
 _TEXT_PIECES = re.compile(r"\s*(?:\w+|[^\w\s])|\s+")
 
@@ -65,12 +66,30 @@ def tool_call_for(tool: dict) -> dict:
     return {"name": function.get("name", ""), "arguments": args}
 
 
-def chat_plan(thinking: bool, tool_call: dict | None, limit: int, fill: bool) -> Plan:
-    """Build the token plan.
+def _finish(script: list[str], natural: str, limit: int, ignore_eos: bool,
+            reasoning_tokens: int) -> Plan:
+    """Generate `script`, then EOS (a token with no text), within `limit` tokens.
 
-    limit: the most tokens this request may generate (max_tokens after clamping).
-    fill:  the request set max_tokens (or ignore_eos): keep generating filler until `limit`
-           instead of stopping at EOS (the lab's rule, so max_tokens is always exercised).
+    Without ignore_eos the model stops at EOS (finish `natural`), as real vLLM does whatever
+    max_tokens allows; a limit below script + EOS truncates ("length"). With ignore_eos (a
+    vLLM sampling parameter) EOS is generated but does not stop generation: the tiny model
+    of lab-notes then loops on a filler token up to the limit, and finishes "length".
+    """
+    tokens = script + [""]
+    if ignore_eos:
+        tokens += [FILLER] * max(0, limit - len(tokens))
+        return Plan(tokens[:limit], "length", min(reasoning_tokens, limit))
+    if limit < len(tokens):
+        # Truncated by max_tokens / context: the last generated token is not EOS.
+        return Plan(script[:limit], "length", min(reasoning_tokens, limit))
+    return Plan(tokens, natural, reasoning_tokens)
+
+
+def chat_plan(thinking: bool, tool_call: dict | None, limit: int, ignore_eos: bool) -> Plan:
+    """Build the token plan of a chat request.
+
+    limit:      the most tokens this request may generate (max_tokens after clamping).
+    ignore_eos: the request's `ignore_eos`: go on past EOS with filler until `limit`.
     """
     script = list(REASONING) + [THINK_END] if thinking else []
     reasoning_tokens = len(REASONING) if thinking else 0
@@ -80,24 +99,33 @@ def chat_plan(thinking: bool, tool_call: dict | None, limit: int, fill: bool) ->
         body = json.dumps(tool_call)
         script += [TOOL_START, "\n", *text_pieces(body), "\n", TOOL_END]
         natural = "tool_calls"
-        fill = False  # a model that has emitted a tool call stops; no filler after it
+        # GUESS/choice: a model that has emitted a tool call stops; no filler after it,
+        # even with ignore_eos (real vLLM would go on; what its tool parser makes of the
+        # trailing text was never observed).
+        ignore_eos = False
     else:
         script += ANSWER_AFTER_THINKING if thinking else ANSWER_NO_THINKING
         natural = "stop"
-    if limit < len(script) + 1 and not (fill and limit >= len(script)):
-        # Truncated by max_tokens / context: the last generated token is not EOS.
-        return Plan(script[:limit], "length", min(reasoning_tokens, limit))
-    if fill:
-        return Plan(script + [FILLER] * (limit - len(script)), "length", reasoning_tokens)
-    # Natural end: EOS is generated (and counted in completion_tokens) but has no text.
-    return Plan(script + [""], natural, reasoning_tokens)
+    return _finish(script, natural, limit, ignore_eos, reasoning_tokens)
 
 
-def completion_plan(limit: int, fill: bool) -> Plan:
-    """Plain /v1/completions: the model answers ' 4' (GUESS: no real observation)."""
-    script = [" 4"]
-    if limit < len(script) + 1 and not (fill and limit >= len(script)):
-        return Plan(script[:limit], "length", 0)
-    if fill:
-        return Plan(script + [FILLER] * (limit - len(script)), "length", 0)
-    return Plan(script + [""], "stop", 0)
+# Raw /v1/completions prompts that end like a chat generation prompt continue the chat
+# script (the tiny model's chain is keyed on the last token, and these end in its keys).
+_PROMPT_ENDINGS = (
+    ("<think>\n\n</think>\n\n", ANSWER_NO_THINKING),
+    ("<think>\n", [*REASONING, THINK_END, *ANSWER_AFTER_THINKING]),
+)
+
+
+def completion_plan(prompt: str, limit: int, ignore_eos: bool) -> Plan:
+    """Plain /v1/completions.
+
+    The script covers only chat generation prompts. Any other prompt is text the script does
+    not cover; the real tiny model (lab/tiny-qwen3) maps every unscripted token to a filler
+    token, so it fills until max_tokens (16 by default) and finishes "length" (observed with
+    real vLLM 0.32.0: `hello world`, max_tokens 5 -> " filler" x 5, "length").
+    """
+    for ending, script in _PROMPT_ENDINGS:
+        if prompt.endswith(ending):
+            return _finish(list(script), "stop", limit, ignore_eos, 0)
+    return Plan([FILLER] * limit, "length", 0)

@@ -41,6 +41,13 @@ SINCE: dict[str, Version] = {
     # GUESS: lab-notes saw "Valid aliases: ..." on 0.32.0; older source said only
     # "does not exist.". When the suffix arrived is unknown; gate on the observed version.
     "model_not_found_aliases": (0, 32, 0),
+    # GUESS: real 0.32.0 stamps `system_fingerprint` ("vllm-<version>-<hash8>", vllm PR #40537,
+    # merged 2026-04) on responses; the first release with it is unknown, so gate on 0.32.0.
+    # Older versions send null (and, in streams, no system_fingerprint key at all).
+    "system_fingerprint": (0, 32, 0),
+    # GUESS: 0.32.0's ChatMessage serializer drops `tool_calls` when empty (older pydantic
+    # models sent []); first release with it unknown, gated on the observed version.
+    "empty_tool_calls_omitted": (0, 32, 0),
 }
 
 
