@@ -51,6 +51,14 @@ class Lab:
     def dirty(self, name: str) -> None:
         self._dirty.add(name)
 
+    def recreate(self, names: list[str]) -> None:
+        """Fresh hosts, as `lab up` makes them (for tests that need a first converge)."""
+        for name in names:
+            lab_cycle.remove_host(name)
+            self._dirty.discard(name)
+        self._hosts.clear()
+        self.record = lab_cycle.up(self.paths, hosts=len(self.record["hosts"]))
+
 
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Lab]:

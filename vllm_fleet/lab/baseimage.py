@@ -8,6 +8,7 @@ after `lab down` removed the image) only re-imports it.
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 import shutil
 import textwrap
@@ -25,7 +26,7 @@ PACKAGES: tuple[str, ...] = (
     "python3-apt", "python3-debian",
 )
 # Bump when the customisation below changes, so cached rootfs tarballs are rebuilt.
-RECIPE_VERSION = 3
+RECIPE_VERSION = 4  # bump on any change to the customisation below
 
 SSH_HOSTKEYS_UNIT = """\
 [Unit]
@@ -97,6 +98,9 @@ def _customise(root: Path, mirror: str) -> None:
     # debootstrap leaves its package lists; hosts run apt-get update themselves.
     for lst in (root / "var/lib/apt/lists").glob("*_*"):
         lst.unlink()
+    # ...and must know they are stale: apt's cache_valid_time (Ansible) judges freshness by the
+    # lists directory's mtime, which the deletion above would make look new.
+    os.utime(root / "var/lib/apt/lists", (0, 0))
     for deb in (root / "var/cache/apt/archives").glob("*.deb"):
         deb.unlink()
 

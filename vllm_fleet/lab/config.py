@@ -19,20 +19,24 @@ NETWORK = PREFIX
 MIRROR = f"{PREFIX}-mirror"
 REGISTRY = f"{PREFIX}-registry"
 REGISTRY_VOLUME = f"{PREFIX}-registry-data"
+HUB = f"{PREFIX}-hub"
 BASE_IMAGE_REPO = f"{PREFIX}/debian12-systemd"
 STANDIN_IMAGE_NAME = "vllm-standin"
 STANDIN_VLLM_VERSION = "0.28.0"
 REGISTRY_PORT = 5000
 MIRROR_PORT = 80
+HUB_PORT = 8080
 
 # Addresses inside the lab network: fixed so inventories and pinned URLs survive restarts.
 MIRROR_HOST_OCTET = 2
 REGISTRY_HOST_OCTET = 3
+HUB_HOST_OCTET = 4
 FIRST_HOST_OCTET = 11
 
 # The upstream URLs an air-gapped site replaces with its mirror (the inventory variables).
 UPSTREAM_CUDA_REPO = "https://developer.download.nvidia.com/compute/cuda/repos"
 UPSTREAM_TOOLKIT_REPO = "https://nvidia.github.io/libnvidia-container"
+UPSTREAM_HF_ENDPOINT = "https://huggingface.co"
 
 # Capabilities that boot systemd here: `--privileged` fails on this VM ("unable to apply caps")
 # because the VM itself lacks CAP_SYS_RESOURCE (see /work/shared/lab-notes.md).
@@ -147,3 +151,8 @@ class LabPaths:
     @property
     def registry_dir(self) -> Path:
         return self.root / "registry"
+
+    @property
+    def hub(self) -> Path:
+        """The Hugging Face Hub stand-in's repositories (<org>/<name>/), mounted read-only."""
+        return self.root / "hub"

@@ -16,6 +16,7 @@ import tarfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .config import HOST_RUN_ARGS, LABEL_ARG, NETWORK, REGISTRY, REGISTRY_PORT, LabPaths, host_name, host_role
@@ -26,6 +27,7 @@ from .repos import KERNEL_KEYRING_PATH, kernel_sources
 from .proc import LabError, docker, docker_ok, run
 
 IDENTITY_PATH = "etc/nvidia-smi-standin.json"
+NVIDIA_SMI_STANDIN = Path(__file__).resolve().parents[2] / "lab" / "nvidia-smi-standin" / "nvidia-smi"
 # Keys a site might already have in daemon.json before the docker role runs (host 1 only).
 USER_DAEMON_KEYS: dict[str, Any] = {"log-driver": "json-file", "log-opts": {"max-size": "10m"}}
 
@@ -62,13 +64,18 @@ def _tar(files: dict[str, tuple[bytes, int]]) -> bytes:
 
 def _seed_files(paths: LabPaths, index: int, identity: dict[str, Any], mirror_url: str) -> dict[str, tuple[bytes, int]]:
     pub = paths.ssh_key.with_suffix(".pub").read_bytes()
-    return {
+    files = {
         "root/.ssh/authorized_keys": (pub, 0o600),
         "etc/apt/sources.list.d/vllm-fleet-lab-kernel.sources": (kernel_sources(mirror_url).encode(), 0o644),
         KERNEL_KEYRING_PATH.lstrip("/"): (export_public(paths, "kernel", armor=False), 0o644),
         IDENTITY_PATH: (json.dumps(identity, indent=2).encode() + b"\n", 0o644),
         "etc/docker/daemon.json": (json.dumps(daemon_json(index), indent=2).encode() + b"\n", 0o644),
     }
+    if host_role(index).group == "spark":
+        # DGX OS ships the driver (vllm-facts: the cuda role verifies it there instead of
+        # installing one), so the Spark stand-in comes with its nvidia-smi already in place.
+        files["usr/bin/nvidia-smi"] = (NVIDIA_SMI_STANDIN.read_bytes(), 0o755)
+    return files
 
 
 def ensure_host(paths: LabPaths, base_image: str, index: int, address: str, mirror_url: str) -> LabHost:

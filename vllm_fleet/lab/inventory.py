@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from .config import (GROUPS, MIRROR, REPO_ROOT, STANDIN_IMAGE_NAME, STANDIN_VLLM_VERSION,
-                     UPSTREAM_CUDA_REPO, UPSTREAM_TOOLKIT_REPO, LabPaths, host_role)
+                     UPSTREAM_CUDA_REPO, UPSTREAM_HF_ENDPOINT, UPSTREAM_TOOLKIT_REPO, LabPaths, host_role)
 from .hosts import LabHost, registry_address
 from .identities import gpu_facts
 
@@ -56,7 +56,9 @@ def image_override(digest: str) -> dict[str, Any]:
     if not digest:  # no stand-in image built (see lab._standin_image)
         return {}
     return {"image": {"repository": f"{registry_address()}/{STANDIN_IMAGE_NAME}",
-                      "digest": digest, "vllm_version": STANDIN_VLLM_VERSION}}
+                      "digest": digest, "vllm_version": STANDIN_VLLM_VERSION},
+            # The stand-in serves no weights; preflight's disk and memory sums use this size.
+            "model": {"weights_gib": 1}}
 
 
 def _dump(path: Path, data: dict[str, Any], comment: str = "") -> None:
@@ -69,7 +71,8 @@ def _merge_image(data: dict[str, Any], override: dict[str, Any]) -> dict[str, An
     if not override:
         return data
     merged = dict(data.get("vllm_fleet_overrides") or {})
-    merged["image"] = {**(merged.get("image") or {}), **override["image"]}
+    for key in ("image", "model"):
+        merged[key] = {**(merged.get(key) or {}), **override[key]}
     return {**data, "vllm_fleet_overrides": merged}
 
 
@@ -106,7 +109,7 @@ def _lab_secret(paths: LabPaths) -> str:
     return path.read_text().strip()
 
 
-def write_inventory(paths: LabPaths, hosts: list[LabHost], digest: str) -> Path:
+def write_inventory(paths: LabPaths, hosts: list[LabHost], digest: str, hub_endpoint: str = "") -> Path:
     target = paths.inventory
     if target.exists():
         shutil.rmtree(target)
@@ -126,18 +129,26 @@ def write_inventory(paths: LabPaths, hosts: list[LabHost], digest: str) -> Path:
     }
     if override:
         offline["vllm_fleet_overrides"] = override
+    if hub_endpoint:
+        # The weights prefetch (`hf download` in the image) goes to the lab's Hub stand-in.
+        offline["vllm_hf_endpoint"] = hub_endpoint
     _dump(gv / "all/offline.yml", {
         **offline,
         # The lab registry speaks plain HTTP; the docker role merges this into daemon.json
         # (the hosts are also pre-seeded with it, so pulls work before the role runs).
-        "docker_daemon_config": {"insecure-registries": [registry_address()]},
+        "nvidia_container_toolkit_daemon_options": {"insecure-registries": [registry_address()]},
     }, f"# The air-gapped settings (see inventory/example/group_vars/all/offline.yml):\n"
        f"# upstream {UPSTREAM_CUDA_REPO} and {UPSTREAM_TOOLKIT_REPO}\n"
-       "# are replaced by the lab mirror, the vLLM image by the lab registry's stand-in.\n")
+       "# are replaced by the lab mirror, the vLLM image by the lab registry's stand-in,\n"
+       f"# {UPSTREAM_HF_ENDPOINT} by the lab's Hub stand-in (vllm-fleet-lab-hub, by address:\n"
+       "# containers of a lab host's own dockerd cannot resolve lab names).\n")
     _dump(gv / "all/lab.yml", {
         "vault_vllm_fleet_api_key": _lab_secret(paths),
         "cuda_reboot_boot_time_command": "awk '{print $22}' /proc/1/stat",
+        "preflight_image_size_gib": 1,
+        "preflight_disk_margin_gib": 1,
     }, "# Lab-only values. vault_vllm_fleet_api_key: a real site keeps it in its vault (spark needs it).\n"
+       "# preflight_*: the stand-in image is small and the lab shares one VM disk between its hosts.\n"
        "# cuda_reboot_boot_time_command: a lab host reboots by restarting its container, which keeps\n"
        "# the VM kernel's boot_id; the start time of PID 1 changes instead (for reboot's boot_time_command).\n")
 

@@ -7,20 +7,22 @@ import fcntl
 import hashlib
 import json
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from . import state as lab_state
 from .baseimage import ensure_base_image
-from .config import (FIRST_HOST_OCTET, LABEL_ARG, MIRROR, MIRROR_HOST_OCTET, NETWORK, PREFIX,
-                     REGISTRY, REGISTRY_HOST_OCTET, REPO_ROOT, STANDIN_IMAGE_NAME,
+from .config import (FIRST_HOST_OCTET, HUB, HUB_HOST_OCTET, LABEL_ARG, MIRROR, MIRROR_HOST_OCTET,
+                     NETWORK, PREFIX, REGISTRY, REGISTRY_HOST_OCTET, REPO_ROOT, STANDIN_IMAGE_NAME,
                      STANDIN_VLLM_VERSION, LabPaths,
                      host_name, host_role)
 from .docker_objects import address, container_status, ensure_network, network_subnet, remove_container
 from .engine import engine_answers, ensure_engine, lab_dockerd_pid, stop_engine
 from .hostpkgs import ensure_tools
 from .hosts import LabHost, ensure_host, registry_address, wait_all
+from .hub import ensure_hub
 from .inventory import mirror_url, write_inventory
 from .keys import ensure_ssh_key, write_ssh_config
 from .proc import LabError, docker, log, run
@@ -28,6 +30,11 @@ from .repos import build_repositories
 from .services import build_and_push, ensure_mirror, ensure_registry, registry_has
 
 STANDIN_CONTEXT = REPO_ROOT / "lab" / "vllm-standin"
+# The `hf` CLI stand-in goes into the image (the prefetch runs `--entrypoint hf`). It lives with
+# the Hub stand-in, so the build runs on a staged copy of the context with it at hf-standin/hf
+# (the Dockerfile's COPY source), which leaves lab/vllm-standin/ untouched.
+HF_STANDIN = REPO_ROOT / "lab" / "hf-hub-standin" / "hf"
+STAGED_HF = Path("hf-standin") / "hf"
 DEFAULT_HOSTS = 4
 
 
@@ -47,13 +54,18 @@ def _standin_image(paths: LabPaths, base: str, port: int, previous: dict[str, An
         log(f"WARNING: {STANDIN_CONTEXT / 'Dockerfile'} is missing: no vLLM stand-in image in the lab "
             "registry and the inventory keeps the upstream image. Restore it and run `lab up` again.")
         return "", ""
-    context_hash = _context_hash(STANDIN_CONTEXT, base)
-    digest = previous.get("image_digest", "")
-    if previous.get("image_context") == context_hash and digest and registry_has(port, STANDIN_IMAGE_NAME, digest):
-        return digest, context_hash
-    # Tag as upstream does (v0.28.0) so repository:tag and repository@digest both resolve.
-    ref = f"127.0.0.1:{port}/{STANDIN_IMAGE_NAME}:v{STANDIN_VLLM_VERSION}"
-    return build_and_push(STANDIN_CONTEXT, base, ref, context_hash), context_hash
+    with tempfile.TemporaryDirectory(prefix="vllm-standin-context-") as tmp:
+        context = Path(tmp) / "context"
+        shutil.copytree(STANDIN_CONTEXT, context, ignore=shutil.ignore_patterns("__pycache__"))
+        (context / STAGED_HF).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(HF_STANDIN, context / STAGED_HF)
+        context_hash = _context_hash(context, base)
+        digest = previous.get("image_digest", "")
+        if previous.get("image_context") == context_hash and digest and registry_has(port, STANDIN_IMAGE_NAME, digest):
+            return digest, context_hash
+        # Tag as upstream does (v0.28.0) so repository:tag and repository@digest both resolve.
+        ref = f"127.0.0.1:{port}/{STANDIN_IMAGE_NAME}:v{STANDIN_VLLM_VERSION}"
+        return build_and_push(context, base, ref, context_hash), context_hash
 
 
 def _lab_hosts_present() -> list[str]:
@@ -103,6 +115,7 @@ def _up(paths: LabPaths, hosts: int, reset: bool) -> dict[str, Any]:
     mirror_ip, registry_ip = address(subnet, MIRROR_HOST_OCTET), address(subnet, REGISTRY_HOST_OCTET)
     ensure_mirror(paths, base, mirror_ip)
     port = ensure_registry(paths, base, registry_ip)
+    hub = ensure_hub(paths, base, address(subnet, HUB_HOST_OCTET))
     digest, context_hash = _standin_image(paths, base, port, previous)
 
     wanted = {host_name(i) for i in range(1, hosts + 1)}
@@ -115,7 +128,7 @@ def _up(paths: LabPaths, hosts: int, reset: bool) -> dict[str, Any]:
         lab_hosts.append(ensure_host(paths, base, i, address(subnet, FIRST_HOST_OCTET + i - 1), mirror_url()))
     write_ssh_config(paths, {h.name: h.address for h in lab_hosts})
     systemd = wait_all(paths, lab_hosts)
-    inventory = write_inventory(paths, lab_hosts, digest)
+    inventory = write_inventory(paths, lab_hosts, digest, hub_endpoint=str(hub["url"]))
 
     record = {
         "engine": engine,
@@ -124,6 +137,7 @@ def _up(paths: LabPaths, hosts: int, reset: bool) -> dict[str, Any]:
         "mirror": {"name": MIRROR, "address": mirror_ip, "url": mirror_url()},
         "registry": {"name": REGISTRY, "address": registry_ip, "url": registry_address(),
                      "local_port": port},
+        "hub": hub,
         "image": f"{registry_address()}/{STANDIN_IMAGE_NAME}@{digest}" if digest else None,
         "image_digest": digest,
         "image_context": context_hash,
@@ -198,11 +212,11 @@ def status(paths: LabPaths) -> dict[str, Any]:
         addr = run(["docker", "inspect", "--format",
                     f'{{{{(index .NetworkSettings.Networks "{NETWORK}").IPAddress}}}}', name], check=False)
         entry["address"] = addr.stdout.strip()
-        if name not in (MIRROR, REGISTRY) and entry["status"] == "running":
+        if name not in (MIRROR, REGISTRY, HUB) and entry["status"] == "running":
             entry["systemd"] = run(["docker", "exec", name, "systemctl", "is-system-running"],
                                    check=False).stdout.strip()
         info["containers"][name] = entry
-    for key in ("image", "inventory", "ssh_config", "mirror", "registry"):
+    for key in ("image", "inventory", "ssh_config", "mirror", "registry", "hub"):
         if key in record:
             info[key] = record[key]
     return info
@@ -222,6 +236,9 @@ def format_status(info: dict[str, Any]) -> str:
     if "registry" in info:
         reg = info["registry"]
         lines.append(f"registry:  {reg['url']}  (push from here: 127.0.0.1:{reg['local_port']})")
+    if "hub" in info:
+        hub = info["hub"]
+        lines.append(f"hf hub:    {hub['url']}  ({hub['name']}, stand-in repos: {', '.join(hub['models'])})")
     if "image" in info:
         lines.append(f"image:     {info['image']}")
     if "inventory" in info:

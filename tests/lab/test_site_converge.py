@@ -1,0 +1,135 @@
+"""site.yml against the lab, driven through ansible-runner: every group converges, the second run
+changes nothing, check mode on converged hosts reports nothing, and a host whose real GPU does
+not fit its group stops in preflight with nothing pulled or downloaded."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import ansible_runner
+import pytest
+import yaml
+
+from vllm_fleet.profiles import resolve_serving
+from vllm_fleet.serve_args import serve_args
+
+pytestmark = pytest.mark.lab
+
+REPO = Path(__file__).resolve().parents[2]
+H100, SPARK, A100X2 = "vllm-fleet-lab-1", "vllm-fleet-lab-3", "vllm-fleet-lab-4"
+
+
+def run_site(inventory: Path, tmp: Path, *, limit: str | None = None, check: bool = False,
+             extravars: dict[str, Any] | None = None) -> ansible_runner.Runner:
+    cmdline = "--check --diff" if check else ""
+    return ansible_runner.run(
+        private_data_dir=str(tmp), playbook=str(REPO / "site.yml"), inventory=str(inventory),
+        limit=limit, cmdline=cmdline, extravars=extravars or {}, quiet=True,
+        envvars={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
+    )
+
+
+def failures(r: ansible_runner.Runner) -> dict[str, Any]:
+    stats = r.stats or {}
+    return {**stats.get("failures", {}), **stats.get("dark", {})}
+
+
+def failed_messages(r: ansible_runner.Runner) -> list[str]:
+    return [json.dumps(e["event_data"].get("res", {}).get("msg", ""))
+            for e in r.events if e.get("event") == "runner_on_failed"]
+
+
+@pytest.fixture(scope="module")
+def fresh_lab(lab):
+    lab.recreate(lab.host_names)
+    return lab
+
+
+@pytest.fixture(scope="module")
+def first_converge(fresh_lab, tmp_path_factory) -> tuple[ansible_runner.Runner, float]:
+    start = time.monotonic()
+    r = run_site(fresh_lab.paths.inventory, tmp_path_factory.mktemp("converge"))
+    return r, time.monotonic() - start
+
+
+def test_every_group_converges(first_converge, fresh_lab) -> None:
+    r, seconds = first_converge
+    assert r.rc == 0 and failures(r) == {}, failed_messages(r)
+    assert set(r.stats["ok"]) == set(fresh_lab.host_names)
+    print(f"first converge of {len(fresh_lab.host_names)} lab hosts: {seconds:.0f} s")
+
+
+def test_second_run_changes_nothing(first_converge, fresh_lab, tmp_path) -> None:
+    r = run_site(fresh_lab.paths.inventory, tmp_path)
+    assert r.rc == 0, failed_messages(r)
+    assert {h: n for h, n in r.stats.get("changed", {}).items() if n} == {}
+
+
+def test_check_diff_on_converged_hosts_reports_nothing(first_converge, fresh_lab, tmp_path) -> None:
+    r = run_site(fresh_lab.paths.inventory, tmp_path, check=True)
+    assert r.rc == 0, failed_messages(r)
+    assert {h: n for h, n in r.stats.get("changed", {}).items() if n} == {}
+
+
+def test_unit_env_and_container(first_converge, fresh_lab) -> None:
+    host = fresh_lab.host(H100)
+    unit = host.file("/etc/systemd/system/vllm@.service")
+    assert unit.exists and "ExecStart=/usr/local/libexec/vllm-fleet/vllm-run /etc/vllm-fleet/%i.args" in unit.content_string
+    assert "Restart=on-failure" in unit.content_string
+    service = host.service("vllm@main")
+    assert service.is_enabled and service.is_running
+    env = host.file("/etc/vllm-fleet/main.env")
+    assert (env.mode, env.user, env.group) == (0o600, "root", "root")
+    assert "HF_HUB_OFFLINE=1" in env.content_string
+
+    inventory = yaml.safe_load((fresh_lab.paths.inventory / "group_vars/all/offline.yml").read_text())
+    cfg = resolve_serving("hopper", inventory["vllm_fleet_overrides"])
+    inspect = json.loads(host.check_output("docker inspect vllm-main"))[0]
+    assert inspect["Config"]["Image"] == f"{cfg['image']['repository']}@{cfg['image']['digest']}"
+    assert inspect["Args"] == ["serve", *serve_args(cfg)] or inspect["Config"]["Cmd"] == serve_args(cfg)
+    assert inspect["HostConfig"]["Privileged"] is False
+    assert "HF_HUB_OFFLINE=1" in inspect["Config"]["Env"]
+
+
+def test_daemon_json_keeps_the_users_keys(first_converge, fresh_lab) -> None:
+    daemon = json.loads(fresh_lab.host(H100).file("/etc/docker/daemon.json").content_string)
+    assert daemon["log-driver"] == "json-file"  # seeded by the lab before any role ran
+    assert daemon["runtimes"]["nvidia"]["path"] == "nvidia-container-runtime"
+    runtimes = fresh_lab.host(H100).check_output("docker info --format '{{json .Runtimes}}'")
+    assert "nvidia" in json.loads(runtimes)
+
+
+def test_spark_is_served_with_its_profile_env(first_converge, fresh_lab) -> None:
+    env = fresh_lab.host(SPARK).file("/etc/vllm-fleet/main.env").content_string
+    for var in ("VLLM_USE_FLASHINFER_MOE_FP4=0", "VLLM_FP8_MOE_BACKEND=flashinfer_cutlass", "FLASHINFER_DISABLE_VERSION_CHECK=1"):
+        assert var in env
+    assert "VLLM_API_KEY=" in env  # the spark group binds 0.0.0.0, so a key is set
+    assert "VLLM_API_KEY" not in fresh_lab.host(SPARK).file("/etc/systemd/system/vllm@.service").content_string
+
+
+def test_wrong_gpu_stops_in_preflight_before_any_download(first_converge, fresh_lab, tmp_path) -> None:
+    """The seed's A100 case: the inventory says H100 (so lint passes) but the box has A100s."""
+    inventory = tmp_path / "inventory"
+    shutil.copytree(fresh_lab.paths.inventory, inventory)
+    hosts = yaml.safe_load((inventory / "hosts.yml").read_text())
+    groups = hosts["all"]["children"]["gpu"]["children"]
+    groups["fallback"]["hosts"].pop(A100X2)
+    groups["hopper"]["hosts"][A100X2] = None
+    (inventory / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    host_vars = yaml.safe_load((inventory / "host_vars" / f"{A100X2}.yml").read_text())
+    host_vars["vllm_fleet_gpu"] = {"name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0", "memory_mib": 81559, "count": 1}
+    (inventory / "host_vars" / f"{A100X2}.yml").write_text(yaml.safe_dump(host_vars))
+
+    host = fresh_lab.host(A100X2)
+    host.run("systemctl stop vllm@main; docker rm -f vllm-main; docker image prune -af")
+    images_before = host.check_output("docker images -q")
+    r = run_site(inventory, tmp_path / "run", limit=A100X2)
+    assert r.rc != 0
+    text = " ".join(failed_messages(r))
+    assert "compute capability 8.0 is not served by profile 'hopper'" in text
+    assert "fallback" in text  # the fix names the group to move to
+    assert host.check_output("docker images -q") == images_before == ""
