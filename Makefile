@@ -12,8 +12,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
 	touch $@
 
+# The lab tests bring the lab up (and down again if they started it); VLLM_FLEET_REAL_VLLM=1
+# installs vLLM's CPU build once into .lab/real-vllm (set it to 0 to skip those tests).
 test: $(STAMP) lint-yaml lint-ansible
-	$(BIN)/pytest -q -p no:cacheprovider
+	VLLM_FLEET_REAL_VLLM=$${VLLM_FLEET_REAL_VLLM:-1} $(BIN)/pytest -q -p no:cacheprovider -rs
 
 lint-yaml: $(STAMP)
 	$(BIN)/yamllint -s .
@@ -21,9 +23,11 @@ lint-yaml: $(STAMP)
 lint-ansible: $(STAMP)
 	ANSIBLE_CONFIG=$(CURDIR)/ansible.cfg $(BIN)/ansible-lint -q
 
+# Builds the lab, then the main job on it: site.yml ends with the on-host smoke tests, whose
+# JUnit and JSON results land in artifacts/<host>/.
 lab: $(STAMP)
 	$(BIN)/vllm-fleet lab up
-	$(BIN)/ansible-playbook -i .lab/inventory site.yml
+	ANSIBLE_CONFIG=$(CURDIR)/ansible.cfg $(BIN)/ansible-playbook -i .lab/inventory site.yml
 
 lab-down: $(STAMP)
 	$(BIN)/vllm-fleet lab down

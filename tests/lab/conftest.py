@@ -65,13 +65,20 @@ def lab() -> Iterator[Lab]:
     paths = LabPaths.resolve(None)
     previous = lab_state.load(paths)
     hosts = max(MIN_HOSTS, len(previous.get("hosts", [])))  # never shrink a lab someone made bigger
+    # A lab that was already up stays up afterwards; one this session started is taken down
+    # again (CI starts from nothing and must leave no containers or dockerd behind).
+    was_up = bool(lab_cycle.status(paths)["containers"])
     try:
         record = lab_cycle.up(paths, hosts=hosts)
     except LabError as exc:
         pytest.fail(f"`vllm-fleet lab up` failed: {exc}", pytrace=False)
     the_lab = Lab(paths, record)
     yield the_lab
-    if the_lab._dirty and not os.environ.get("VLLM_FLEET_LAB_NO_RESET"):
+    if os.environ.get("VLLM_FLEET_LAB_NO_RESET"):
+        return
+    if not was_up:
+        lab_cycle.down(paths)
+    elif the_lab._dirty:
         for name in sorted(the_lab._dirty):
             lab_cycle.remove_host(name)
         lab_cycle.up(paths, hosts=hosts)

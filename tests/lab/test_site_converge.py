@@ -5,7 +5,9 @@ not fit its group stops in preflight with nothing pulled or downloaded."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,9 @@ def run_site(inventory: Path, tmp: Path, *, limit: str | None = None, check: boo
     return ansible_runner.run(
         private_data_dir=str(tmp), playbook=str(REPO / "site.yml"), inventory=str(inventory),
         limit=limit, cmdline=cmdline, extravars=extravars or {}, quiet=True,
-        envvars={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
+        # ansible-runner finds ansible-playbook on PATH: the one beside this interpreter.
+        envvars={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+                 "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"},
     )
 
 
@@ -46,6 +50,8 @@ def failed_messages(r: ansible_runner.Runner) -> list[str]:
 @pytest.fixture(scope="module")
 def fresh_lab(lab):
     lab.recreate(lab.host_names)
+    for name in lab.host_names:  # converged and drilled: rebuilt from scratch after the session
+        lab.dirty(name)
     return lab
 
 
@@ -127,6 +133,7 @@ def test_wrong_gpu_stops_in_preflight_before_any_download(first_converge, fresh_
     host = fresh_lab.host(A100X2)
     host.run("systemctl stop vllm@main; docker rm -f vllm-main; docker image prune -af")
     images_before = host.check_output("docker images -q")
+    (tmp_path / "run").mkdir()
     r = run_site(inventory, tmp_path / "run", limit=A100X2)
     assert r.rc != 0
     text = " ".join(failed_messages(r))
