@@ -401,13 +401,7 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_smoke)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run `smoke` alone (tests, or before the command is wired into vllm-fleet)."""
-    parser = argparse.ArgumentParser(prog="vllm-fleet")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args))
-
-
 if __name__ == "__main__":
+    from vllm_fleet.cli import main
+
     sys.exit(main())

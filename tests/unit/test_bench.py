@@ -4,23 +4,17 @@ every printed figure (its numbers are simulated, never GPU figures)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from vllm_fleet import bench, profiles
-from vllm_fleet.serve_args import serve_args
+from tests.standin_server import STANDIN, standin
+from vllm_fleet import bench, cli
 
 REPO = Path(__file__).resolve().parents[2]
-STANDIN = REPO / "lab" / "vllm-standin" / "bin" / "vllm"
 MODEL = "nvidia/Qwen3.6-35B-A3B-NVFP4"
 LEVEL_KEYS = {"concurrency", "requests", "failed", "output_tokens", "duration_s", "output_tok_s", "ttft_p50_s",
               "ttft_p95_s", "itl_p50_s", "itl_p95_s", "spec_acceptance", "first_error"}
@@ -31,35 +25,13 @@ def standin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A stand-in serving the blackwell profile (MTP speculative decoding) at max_model_len 4096."""
     if not STANDIN.exists():
         pytest.skip(f"the vLLM stand-in is not at {STANDIN}")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    args = serve_args(profiles.resolve_serving("blackwell", {"serving": {"max_model_len": 4096}}), port)
-    args[args.index("--host") + 1] = "127.0.0.1"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VLLM_")} | {"VLLM_STANDIN_LOAD_SECONDS": "0"}
-    log = (tmp_path_factory.mktemp("standin") / "log").open("w")
-    proc = subprocess.Popen([sys.executable, str(STANDIN), "serve", *args], env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            assert proc.poll() is None, f"the stand-in exited {proc.returncode}"
-            try:
-                httpx.get(f"{url}/version", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "the stand-in did not listen within 15 s"
-                time.sleep(0.1)
+    with standin(tmp_path_factory.mktemp("standin"), profile="blackwell") as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
 
 
 def test_tiny_sweep_against_the_standin(standin_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "bench.json"
-    code = bench.main(["bench", "--url", standin_url, "--model", MODEL, "--concurrency", "1,2",
+    code = cli.main(["bench", "--url", standin_url, "--model", MODEL, "--concurrency", "1,2",
                        "--requests-per-level", "4", "--max-tokens", "16", "--json", str(out), "--compare-seed",
                        "--plot", str(tmp_path / "bench.png")])
     printed = capsys.readouterr().out
@@ -84,7 +56,7 @@ def test_unreachable_server_is_a_sentence(capsys: pytest.CaptureFixture[str]) ->
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    assert bench.main(["bench", "--url", f"http://127.0.0.1:{port}", "--model", MODEL, "--concurrency", "1"]) == 2
+    assert cli.main(["bench", "--url", f"http://127.0.0.1:{port}", "--model", MODEL, "--concurrency", "1"]) == 2
     assert "cannot reach" in capsys.readouterr().err
 
 

@@ -8,28 +8,21 @@ The stand-in runs with the flags the profile renders (vllm_fleet.serve_args), ma
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
 import time
 import types
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from vllm_fleet import profiles, smoke
-from vllm_fleet.serve_args import serve_args
+from tests.standin_server import MAX_LEN, STANDIN, free_port, standin
+from vllm_fleet import cli, smoke
 
 REPO = Path(__file__).resolve().parents[2]
-STANDIN = REPO / "lab" / "vllm-standin" / "bin" / "vllm"
 MODEL = "nvidia/Qwen3.6-35B-A3B-NVFP4"
-MAX_LEN = 4096
 API_CHECKS = {"test_health", "test_models", "test_version", "test_real_completion", "test_reasoning_parsed",
               "test_reasoning_parsed_streaming", "test_thinking_off", "test_tool_calling",
               "test_spec_decode_metrics", "test_api_key_enforced", "test_over_limit_prompt", "test_long_prompt"}
@@ -37,66 +30,6 @@ HOST_CHECKS = {"test_unit_active_enabled", "test_container_runs_pinned_digest_an
                "test_gpus_visible_in_container", "test_no_engine_errors_in_journal"}
 GENERATING = {"test_real_completion", "test_reasoning_parsed", "test_reasoning_parsed_streaming",
               "test_thinking_off", "test_tool_calling", "test_spec_decode_metrics"}
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _without(args: list[str], flag: str) -> list[str]:
-    """args minus `flag` and its value (a following argument that is not a flag)."""
-    out, skip = [], False
-    for i, arg in enumerate(args):
-        if skip:
-            skip = False
-            continue
-        if arg == flag:
-            skip = i + 1 < len(args) and not args[i + 1].startswith("--")
-            continue
-        out.append(arg)
-    return out
-
-
-@contextmanager
-def standin(tmp_path: Path, profile: str = "blackwell", serving: dict[str, Any] | None = None,
-            drop: tuple[str, ...] = (), extra: tuple[str, ...] = (), env: dict[str, str] | None = None,
-            served_name: str | None = None) -> Iterator[str]:
-    """A stand-in `vllm serve` with the profile's rendered flags; yields its URL."""
-    port = _free_port()
-    cfg = profiles.resolve_serving(profile, {"serving": {"max_model_len": MAX_LEN, **(serving or {})}})
-    args = serve_args(cfg, port)
-    args[args.index("--host") + 1] = "127.0.0.1"
-    for flag in drop:
-        args = _without(args, flag)
-    if served_name:
-        args[args.index("--served-model-name") + 1] = served_name
-    run_env = {k: v for k, v in os.environ.items() if not k.startswith("VLLM_")}
-    run_env.update({"VLLM_STANDIN_LOAD_SECONDS": "0", **(env or {})})
-    log = (tmp_path / f"standin-{port}.log").open("w")
-    proc = subprocess.Popen([sys.executable, str(STANDIN), "serve", *args, *extra], env=run_env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            assert proc.poll() is None, f"the stand-in exited {proc.returncode}: {(tmp_path / log.name).read_text()[-800:]}"
-            try:
-                httpx.get(f"{url}/version", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "the stand-in did not listen within 15 s"
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
 
 def run_smoke(tmp_path: Path, url: str, *extra: str, key: str | None = None,
               expect: tuple[str, ...] = ("--expect-tools", "--expect-spec-decode")) -> tuple[int, dict, str]:
@@ -107,7 +40,7 @@ def run_smoke(tmp_path: Path, url: str, *extra: str, key: str | None = None,
         key_file = tmp_path / "api-key"
         key_file.write_text(key + "\n")
         argv += ["--api-key-file", str(key_file)]
-    code = f"import sys; from vllm_fleet.smoke import main; sys.exit(main({argv!r}))"
+    code = f"import sys; from vllm_fleet.cli import main; sys.exit(main({argv!r}))"
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.exists(), f"no JSON written; exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     doc = json.loads(out.read_text())
@@ -234,13 +167,13 @@ def test_checks_not_expected_are_skipped_with_a_reason(scenario) -> None:
 
 
 def test_unreachable_server_fails_with_a_sentence(tmp_path: Path) -> None:
-    code, doc, stdout = run_smoke(tmp_path, f"http://127.0.0.1:{_free_port()}")
+    code, doc, stdout = run_smoke(tmp_path, f"http://127.0.0.1:{free_port()}")
     assert code == 1
     assert "cannot reach" in message(doc, "test_health")
 
 
 def test_missing_flags_are_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert smoke.main(["smoke", "--url", "http://127.0.0.1:1"]) == smoke.EXIT_USAGE
+    assert cli.main(["smoke", "--url", "http://127.0.0.1:1"]) == smoke.EXIT_USAGE
     assert "give --model, --max-model-len" in capsys.readouterr().err
 
 
