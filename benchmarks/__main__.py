@@ -17,6 +17,19 @@ def main() -> int:
     print(f"  vllm-fleet lint           {r['vllm_fleet_lint_s']:8.3f} s  (exit {r['lint_exit_code']})")
     print(f"  ansible-inventory --list  {r['ansible_inventory_list_s']:8.3f} s")
     print(f"  ratio lint / ansible-inventory = {r['lint_over_ansible_inventory']:.3f}  (target <= 0.100)")
+
+    if "--no-lab" in sys.argv:
+        return 0
+    from benchmarks import bench_converge
+
+    c = bench_converge.measure()
+    print(f"site.yml on the lab ({c['hosts']} container hosts on this machine; lab figures, not GPU hosts)")
+    print(f"  first converge: 1 host {c['first_1_s']:6.1f} s, all {c['first_all_s']:6.1f} s, "
+          f"ratio all/1 = {c['first_all_over_1']:.2f}  (target <= 1.6)")
+    print(f"  re-run:         1 host {c['rerun_1_s']:6.1f} s, all {c['rerun_all_s']:6.1f} s, "
+          f"ratio all/1 = {c['rerun_all_over_1']:.2f}  (target <= 1.6)")
+    print(f"  re-run of all without ansible.cfg tuning {c['rerun_all_untuned_s']:6.1f} s: "
+          f"untuned/tuned = {c['untuned_over_tuned_rerun']:.2f}")
     return 0
 
 
