@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import ansible_runner
 import pytest
+
+from tests.lab.site_run import run_site
 
 from vllm_fleet.lab import lab as lab_cycle
 from vllm_fleet.lab import state as lab_state
@@ -82,3 +86,23 @@ def lab() -> Iterator[Lab]:
         for name in sorted(the_lab._dirty):
             lab_cycle.remove_host(name)
         lab_cycle.up(paths, hosts=hosts)
+
+
+# --- site.yml on the lab, shared by the modules that need converged hosts ----------------------
+
+
+@pytest.fixture(scope="session")
+def fresh_lab(lab):
+    lab.recreate(lab.host_names)
+    for name in lab.host_names:  # converged and drilled: rebuilt from scratch after the session
+        lab.dirty(name)
+    return lab
+
+
+@pytest.fixture(scope="session")
+def first_converge(fresh_lab, tmp_path_factory) -> tuple[ansible_runner.Runner, float]:
+    start = time.monotonic()
+    r = run_site(fresh_lab.paths.inventory, tmp_path_factory.mktemp("converge"))
+    return r, time.monotonic() - start
+
+

@@ -5,17 +5,13 @@ not fit its group stops in preflight with nothing pulled or downloaded."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import sys
-import time
 from pathlib import Path
-from typing import Any
 
-import ansible_runner
 import pytest
 import yaml
 
+from tests.lab.site_run import failed_messages, failures, run_site
 from vllm_fleet.profiles import resolve_serving
 from vllm_fleet.serve_args import serve_args
 
@@ -23,43 +19,6 @@ pytestmark = pytest.mark.lab
 
 REPO = Path(__file__).resolve().parents[2]
 H100, SPARK, A100X2 = "vllm-fleet-lab-1", "vllm-fleet-lab-3", "vllm-fleet-lab-4"
-
-
-def run_site(inventory: Path, tmp: Path, *, limit: str | None = None, check: bool = False,
-             extravars: dict[str, Any] | None = None) -> ansible_runner.Runner:
-    cmdline = "--check --diff" if check else ""
-    return ansible_runner.run(
-        private_data_dir=str(tmp), playbook=str(REPO / "site.yml"), inventory=str(inventory),
-        limit=limit, cmdline=cmdline, extravars=extravars or {}, quiet=True,
-        # ansible-runner finds ansible-playbook on PATH: the one beside this interpreter.
-        envvars={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-                 "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"},
-    )
-
-
-def failures(r: ansible_runner.Runner) -> dict[str, Any]:
-    stats = r.stats or {}
-    return {**stats.get("failures", {}), **stats.get("dark", {})}
-
-
-def failed_messages(r: ansible_runner.Runner) -> list[str]:
-    return [json.dumps(e["event_data"].get("res", {}).get("msg", ""))
-            for e in r.events if e.get("event") == "runner_on_failed"]
-
-
-@pytest.fixture(scope="module")
-def fresh_lab(lab):
-    lab.recreate(lab.host_names)
-    for name in lab.host_names:  # converged and drilled: rebuilt from scratch after the session
-        lab.dirty(name)
-    return lab
-
-
-@pytest.fixture(scope="module")
-def first_converge(fresh_lab, tmp_path_factory) -> tuple[ansible_runner.Runner, float]:
-    start = time.monotonic()
-    r = run_site(fresh_lab.paths.inventory, tmp_path_factory.mktemp("converge"))
-    return r, time.monotonic() - start
 
 
 def test_every_group_converges(first_converge, fresh_lab) -> None:
