@@ -72,7 +72,10 @@ def test_spark_is_served_with_its_profile_env(first_converge, fresh_lab) -> None
     env = fresh_lab.host(SPARK).file("/etc/vllm-fleet/main.env").content_string
     for var in ("VLLM_USE_FLASHINFER_MOE_FP4=0", "VLLM_FP8_MOE_BACKEND=flashinfer_cutlass", "FLASHINFER_DISABLE_VERSION_CHECK=1"):
         assert var in env
-    assert "VLLM_API_KEY=" in env  # the spark group binds 0.0.0.0, so a key is set
+    # The spark group binds 0.0.0.0, so a key is set: in the root-only secrets file that the
+    # container reads, not in the env file docker inspect would show, nor in the unit.
+    assert "VLLM_API_KEY=" not in env
+    assert "VLLM_API_KEY=" in fresh_lab.host(SPARK).file("/etc/vllm-fleet/main.secrets").content_string
     assert "VLLM_API_KEY" not in fresh_lab.host(SPARK).file("/etc/systemd/system/vllm@.service").content_string
 
 

@@ -23,7 +23,8 @@ from vllm_fleet.profiles import profile_names, resolve_serving
 from vllm_fleet.serve_args import serve_args, serve_env
 
 REPO = Path(__file__).resolve().parents[2]
-API_KEY = "sk-unit-test-SECRET-7f3a"
+# Quotes, $ and spaces: the secrets file is sourced by sh, so the key must survive its parsing.
+API_KEY = "sk-unit-test-SECRET-7f3a'$HOME \"x\" `y`"
 # Characters that break naive quoting in systemd (%, $, \, quotes) and in shells (spaces, ').
 NASTY_JSON = json.dumps({"note": "it's \"quoted\" $HOME %i %% \\n {braces} ; `x`", "temperature": 0.6})
 CASES = {name: {} for name in profile_names()}
@@ -130,6 +131,30 @@ def _run_wrapper(out: Path, instance: str) -> list[str]:
     return json.loads((out / "argv.json").read_text())
 
 
+FAKE_VLLM = """#!{python}
+import json, os, sys
+with open({out!r}, "w") as fh:
+    json.dump({{"argv": sys.argv[1:], "key": os.environ.get("VLLM_API_KEY")}}, fh)
+"""
+
+
+def _run_entrypoint(out: Path, instance: str, cmd: list[str]) -> dict:
+    """Run the rendered container entrypoint here, as docker would (entrypoint + Cmd), with the
+    secrets file at its host path and a fake `vllm` first on PATH: what `vllm serve` gets."""
+    script = (out / "libexec" / "container-entrypoint").read_text()
+    script = script.replace("/run/secrets/vllm.env", str(out / "etc" / f"{instance}.secrets"))
+    entrypoint = out / f"entrypoint-{instance}"
+    entrypoint.write_text(script)
+    bindir = out / "fakebin"
+    bindir.mkdir(exist_ok=True)
+    fake = bindir / "vllm"
+    fake.write_text(FAKE_VLLM.format(python=sys.executable, out=str(out / "vllm.json")))
+    fake.chmod(0o755)
+    env = {"PATH": f"{bindir}:/usr/bin:/bin"}
+    subprocess.run(["/bin/sh", str(entrypoint), *cmd], check=True, timeout=30, env=env)
+    return json.loads((out / "vllm.json").read_text())
+
+
 def _exec_lines(unit_text: str, key: str) -> list[str]:
     return [line.split("=", 1)[1] for line in unit_text.splitlines() if line.startswith(key + "=")]
 
@@ -147,9 +172,17 @@ def test_container_receives_exactly_the_serve_args(rendered, case):
         assert image_ref in argv, argv
         assert "@sha256:" in image_ref
         idx = argv.index(image_ref)
-        # Everything after the image goes to the image's entrypoint (`vllm serve`), unchanged.
+        # Everything after the image is the container's Cmd, given to the entrypoint unchanged;
+        # the entrypoint sources the mounted secrets and execs `vllm serve "$@"`.
         assert argv[idx + 1:] == expected_serve
+        ran = _run_entrypoint(out, inst["name"], argv[idx + 1:])
+        assert ran["argv"] == ["serve", *expected_serve]
+        assert ran["key"] == API_KEY
         opts = argv[1:idx]
+        assert opts[opts.index("--entrypoint") + 1] == "/run/vllm-fleet/entrypoint"
+        volumes = [opts[i + 1] for i, o in enumerate(opts) if o == "--volume"]
+        assert f"{out / 'etc' / inst['name']}.secrets:/run/secrets/vllm.env:ro" in volumes
+        assert f"{out / 'libexec' / 'container-entrypoint'}:/run/vllm-fleet/entrypoint:ro" in volumes
         assert opts[opts.index("--gpus") + 1] == '"device=' + ",".join(map(str, inst["gpus"])) + '"'
         assert opts[opts.index("--publish") + 1] == f"0.0.0.0:{inst['port']}:8000"
         assert opts[opts.index("--name") + 1] == f"vllm-{inst['name']}"
@@ -181,7 +214,7 @@ def test_unit_runs_the_wrapper_and_holds_no_secret(rendered, case):
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_env_file_has_profile_env_key_and_offline(rendered, case):
+def test_env_file_has_profile_env_and_offline_secrets_apart(rendered, case):
     out = rendered[case]
     config = _config(case)
     for inst in _instances(_case_profile(case))[1]:
@@ -193,7 +226,12 @@ def test_env_file_has_profile_env_key_and_offline(rendered, case):
         for key, value in serve_env(config).items():
             assert env[key] == value
         assert env["HF_HUB_OFFLINE"] == "1"
-        assert env["VLLM_API_KEY"] == API_KEY
+        # docker inspect shows --env-file variables: the key is in the mounted secrets file only.
+        assert "VLLM_API_KEY" not in env
+        assert API_KEY not in path.read_text()
+        secrets = out / "etc" / f"{inst['name']}.secrets"
+        assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
+        assert "VLLM_API_KEY=" in secrets.read_text()
 
 
 def test_systemd_accepts_the_unit(rendered, tmp_path):
