@@ -187,6 +187,28 @@ class Target:
     temp_files: list[str] = field(default_factory=list)
 
 
+# The suite's own options, declared once: tests/smoke/conftest.py gives them to pytest (with
+# SUITE_DEFAULTS) and `vllm-fleet smoke` to argparse, which passes them on.
+SUITE_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("--url", {"help": "base URL of the server, e.g. http://gpu1:8000 (with -i: overrides the inventory's)"}),
+    ("--model", {"help": "model id the server must serve"}),
+    ("--max-model-len", {"type": int, "help": "max_model_len the server must report"}),
+    ("--vllm-version", {"help": "vLLM version the server must report (/version)"}),
+    ("--api-key-file", {"help": "file holding the API key (sent as a Bearer token)"}),
+    ("--expect-tools", {"action": "store_true", "help": "check tool calling (the server has auto tool choice)"}),
+    ("--expect-spec-decode", {"action": "store_true", "help": "check speculative-decoding metrics"}),
+    ("--long-prompt-ratio", {"type": float, "help": "long-prompt check length as a fraction of max_model_len (default 0.9)"}),
+    ("--timeout", {"type": float, "help": "seconds per request (default 120)"}),
+    ("--host", {"help": "testinfra host for host-side checks, e.g. local:// or ssh://root@addr"}),
+    ("--unit", {"help": "systemd unit of the instance (default vllm@main.service)"}),
+    ("--container", {"help": "docker container of the instance (default vllm-main)"}),
+    ("--image-digest", {"help": "sha256:... digest the container must run"}),
+    ("--expected-args-file", {"help": "JSON list of the `vllm serve` args the container must have"}),
+)
+SUITE_DEFAULTS: dict[str, Any] = {"--long-prompt-ratio": 0.9, "--timeout": 120.0,
+                                  "--unit": "vllm@main.service", "--container": "vllm-main"}
+
+
 def pytest_args(t: Target, junit: str | None) -> list[str]:
     args = [str(SUITE_DIR), "-p", "no:cacheprovider", "-p", "no:warnings", "-q", "--no-header",
             "--tb=no", "-rN", "--url", t.url]
@@ -377,25 +399,13 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "smoke", help="post-deploy smoke checks against a running vLLM instance",
         description="Exit 0 when every check passed (skips allowed), 1 when one failed, 2 on unusable input.")
-    p.add_argument("--url", help="base URL, e.g. http://gpu1:8000 (with -i: overrides the inventory's)")
-    p.add_argument("--model", help="model id the server must serve")
-    p.add_argument("--max-model-len", type=int, help="max_model_len the server must report")
-    p.add_argument("--vllm-version", help="vLLM version the server must report")
-    p.add_argument("--api-key-file", help="file holding the API key")
-    p.add_argument("--expect-tools", action="store_true", help="check tool calling")
-    p.add_argument("--expect-spec-decode", action="store_true", help="check speculative-decoding metrics")
-    p.add_argument("--long-prompt-ratio", type=float, help="long prompt as a fraction of max_model_len (0.9)")
-    p.add_argument("--timeout", type=float, help="seconds per request")
+    for name, options in SUITE_OPTIONS:
+        p.add_argument(name, **options)
     p.add_argument("-i", "--inventory", action="append", metavar="INVENTORY", help="inventory file or directory")
     p.add_argument("-l", "--limit", metavar="HOST", help="the inventory host to check")
     p.add_argument("--instance", metavar="NAME", help="the host's instance (default: its first, `main`)")
     p.add_argument("--host-checks", action="store_true",
                    help="with -i: also check the host over ssh (unit, container, GPUs, journal)")
-    p.add_argument("--host", help="testinfra host for host-side checks, e.g. local:// or ssh://root@addr")
-    p.add_argument("--unit", help="systemd unit (default vllm@main.service)")
-    p.add_argument("--container", help="docker container (default vllm-main)")
-    p.add_argument("--image-digest", help="sha256:... the container must run")
-    p.add_argument("--expected-args-file", help="JSON list of the `vllm serve` args the container must have")
     p.add_argument("--junit", metavar="FILE", help="write JUnit XML")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     p.set_defaults(func=cmd_smoke)

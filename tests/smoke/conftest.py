@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from vllm_fleet import profiles
+from vllm_fleet.smoke import SUITE_DEFAULTS, SUITE_OPTIONS
 from vllm_fleet.smoke import describe_response as describe
 
 # Words with no shared prefixes, so any BPE tokenizer splits them about the same way each time
@@ -26,23 +27,10 @@ FILLER_UNIT = "The quick brown fox jumps over the lazy dog near seven quiet rive
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("vllm-smoke", "vLLM post-deploy smoke checks")
-    group.addoption("--url", help="base URL of the server, e.g. http://gpu1:8000")
-    group.addoption("--model", help="model id the server must serve")
-    group.addoption("--max-model-len", type=int, help="max_model_len the server must report")
-    group.addoption("--vllm-version", help="vLLM version the server must report (/version)")
-    group.addoption("--api-key-file", help="file holding the API key (sent as a Bearer token)")
-    group.addoption("--expect-tools", action="store_true", help="the server has auto tool choice")
-    group.addoption("--expect-spec-decode", action="store_true", help="the server runs speculative decoding")
-    group.addoption("--long-prompt-ratio", type=float, default=0.9,
-                    help="long-prompt check length as a fraction of max_model_len (default 0.9)")
-    group.addoption("--timeout", type=float, default=120.0, help="seconds per request (default 120)")
-    group.addoption("--host", dest="smoke_host",
-                    help="testinfra host spec for host-side checks, e.g. local:// or ssh://root@addr")
-    group.addoption("--unit", default="vllm@main.service", help="systemd unit of the instance")
-    group.addoption("--container", default="vllm-main", help="docker container of the instance")
-    group.addoption("--image-digest", help="sha256:... digest the container must run")
-    group.addoption("--expected-args-file", help="JSON list of the `vllm serve` args the container must have")
-
+    for name, options in SUITE_OPTIONS:
+        # "--host" is stored as smoke_host: testinfra's plugin owns the `host` name.
+        extra = {"dest": "smoke_host"} if name == "--host" else {}
+        group.addoption(name, default=SUITE_DEFAULTS.get(name), **options, **extra)
 
 @dataclass
 class Settings:
