@@ -129,6 +129,11 @@ def build_and_push(context: Path, base_image: str, ref: str, context_hash: str) 
          "--label", LABEL_ARG, "--label", f"vllm-fleet-lab.context={context_hash}",
          "-t", ref, str(context)], env=env,
         hint="Fix the build error above in lab/vllm-standin/ and run `vllm-fleet lab up` again.")
+    return push(ref)
+
+
+def push(ref: str) -> str:
+    """Push an image to the lab registry; returns the manifest digest the registry gave it."""
     out = run(["docker", "push", ref]).stdout
     for word in out.split():
         if word.startswith("sha256:") and len(word) == 71:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .config import LABEL_ARG, STANDIN_IMAGE_NAME
 from .proc import LabError, log, run
+from .services import push
 
 
 def build_variant(record: dict, name: str, lines: list[str]) -> str:
@@ -34,8 +35,4 @@ def build_variant(record: dict, name: str, lines: list[str]) -> str:
         run(["docker", "pull", f"{repo}@{digest}"], env=env)
         run(["docker", "build", "-q", "--label", LABEL_ARG, "-t", ref, tmp], env=env,
             hint="The stand-in variant did not build; see the error above.")
-    out = run(["docker", "push", ref]).stdout
-    for word in out.split():
-        if word.startswith("sha256:") and len(word) == 71:
-            return word
-    raise LabError(f"`docker push {ref}` printed no digest:\n{out}")
+    return push(ref)
