@@ -165,15 +165,20 @@ def test_driver_library_mismatch_message() -> None:
     assert "cannot talk to the NVIDIA driver" in msg
 
 
-def test_build_facts_h100x2() -> None:
-    gpus = ngf.parse_query_csv(read(H100X2 / "query-csv.txt"))
-    facts = ngf.build_facts(gpus, "13.0", None)
+def assert_h100x2_host_facts(facts: dict) -> None:
+    """The host-level facts of the real 2x H100 capture (driver 580.159.04, CUDA 13.0)."""
     assert facts["count"] == 2
     assert facts["driver_version"] == "580.159.04"
     assert facts["driver_branch"] == 580
     assert facts["cuda_driver_version"] == "13.0"
     assert facts["mig_enabled"] is False
     assert facts["unified_memory"] is False
+
+
+def test_build_facts_h100x2() -> None:
+    gpus = ngf.parse_query_csv(read(H100X2 / "query-csv.txt"))
+    facts = ngf.build_facts(gpus, "13.0", None)
+    assert_h100x2_host_facts(facts)
     assert "driver_version" not in facts["gpus"][0]
 
 
@@ -261,12 +266,7 @@ def test_module_runs_through_ansible_with_fake_nvidia_smi(tmp_path: Path) -> Non
     assert rc == 0, result
     assert result["changed"] is False
     facts = result["ansible_facts"]["vllm_fleet_gpu_facts"]
-    assert facts["count"] == 2
-    assert facts["driver_version"] == "580.159.04"
-    assert facts["driver_branch"] == 580
-    assert facts["cuda_driver_version"] == "13.0"
-    assert facts["mig_enabled"] is False
-    assert facts["unified_memory"] is False
+    assert_h100x2_host_facts(facts)
     assert facts["gpus"][1] == {
         "index": 1,
         "name": "NVIDIA H100 80GB HBM3",

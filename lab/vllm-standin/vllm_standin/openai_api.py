@@ -24,6 +24,12 @@ AUTO_TOOL_ERROR = ('"auto" tool choice requires --enable-auto-tool-choice and '
                    "--tool-call-parser to be set")
 
 
+def _engine_died_mid_stream():
+    """Mid-stream failures arrive as an SSE error event after a 200, then [DONE], as in vLLM."""
+    yield error_body(engine_dead().body["error"]["message"], "InternalServerError", 500)
+    yield "[DONE]"
+
+
 @dataclass
 class App:
     config: ServeConfig
@@ -264,9 +270,7 @@ class App:
                     delta = {"content": ""}
                 yield chunk(delta, plan.finish_reason, last=True)
         except EngineDeadError:
-            # Mid-stream failures arrive as an SSE error event after a 200, as in vLLM.
-            yield error_body(engine_dead().body["error"]["message"], "InternalServerError", 500)
-            yield "[DONE]"
+            yield from _engine_died_mid_stream()
             return
         self.engine.record_finish(plan.finish_reason)
         if include_usage:
@@ -344,8 +348,7 @@ class App:
                     out["system_fingerprint"] = fingerprint
                 yield out
         except EngineDeadError:
-            yield error_body(engine_dead().body["error"]["message"], "InternalServerError", 500)
-            yield "[DONE]"
+            yield from _engine_died_mid_stream()
             return
         self.engine.record_finish(plan.finish_reason)
         if include_usage:
