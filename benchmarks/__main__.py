@@ -30,6 +30,16 @@ def main() -> int:
           f"ratio all/1 = {c['rerun_all_over_1']:.2f}  (target <= 1.6)")
     print(f"  re-run of all without ansible.cfg tuning {c['rerun_all_untuned_s']:6.1f} s: "
           f"untuned/tuned = {c['untuned_over_tuned_rerun']:.2f}")
+
+    from benchmarks import bench_availability
+
+    print("rolling upgrade of all lab hosts under client load (vLLM stand-in, a test double: "
+          "lab figures, not GPU figures)")
+    for a in bench_availability.measure():
+        hosts = ", ".join(f"{h} {v['served']}/{v['failed']}" for h, v in sorted(a["per_host"].items()))
+        print(f"  batch size {a['serial']}: {a['seconds']:5.1f} s, {a['requests']} requests; served/failed per host: {hosts}")
+        print(f"    most hosts down at once {a['max_down']} (target <= {a['serial']}); "
+              f"failed requests outside the host's batch {a['outside_batch']} (target 0)")
     return 0
 
 

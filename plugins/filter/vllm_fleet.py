@@ -6,6 +6,7 @@ shared with lint and the smoke tests.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -44,6 +45,25 @@ def vllm_fleet_preflight_problems(serving_config, gpu_facts, free_disk_bytes, ho
     return preflight_problems(serving_config, gpu_facts, int(free_disk_bytes), dict(host))
 
 
+def vllm_fleet_drifted(inspect_results, fingerprint_results):
+    """Instances whose running container started from other files than those on disk.
+
+    Both arguments are loop results over the instances: `docker inspect vllm-<name>` and
+    `vllm-run --fingerprint`. No container (inspect failed) is not drift: the start task starts
+    it from the files on disk. A container without the label predates the fingerprint: drift."""
+    drifted = []
+    for inspected, fingerprint in zip(inspect_results or [], fingerprint_results or []):
+        if inspected.get("rc") != 0 or fingerprint.get("rc") != 0:
+            continue
+        try:
+            labels = json.loads(inspected["stdout"])[0]["Config"].get("Labels") or {}
+        except (ValueError, LookupError, TypeError):
+            continue
+        if labels.get("io.vllm-fleet.files") != fingerprint["stdout"].strip():
+            drifted.append(inspected["item"]["name"])
+    return drifted
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -52,4 +72,5 @@ class FilterModule:
             "vllm_fleet_serve_env": vllm_fleet_serve_env,
             "vllm_fleet_instances": vllm_fleet_instances,
             "vllm_fleet_preflight_problems": vllm_fleet_preflight_problems,
+            "vllm_fleet_drifted": vllm_fleet_drifted,
         }

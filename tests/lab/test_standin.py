@@ -652,3 +652,18 @@ def test_fault_exit_after(start):
     server = start([MODEL], VLLM_STANDIN_FAULT="exit_after:0.5")
     assert server.proc.wait(timeout=5) == 1
     assert "Engine core proc died unexpectedly" in server.output()
+
+
+@pytest.mark.parametrize(("signum", "health_after"), [(signal.SIGUSR1, 503), (signal.SIGUSR2, 200)])
+def test_engine_killed_by_signal_under_a_live_server(start, signum, health_after):
+    server = start([MODEL])
+    assert chat(server).status_code == 200
+    server.proc.send_signal(signum)
+    deadline = time.monotonic() + 5
+    while chat(server).status_code == 200:
+        assert time.monotonic() < deadline, "the engine still answered 5 s after the signal"
+        time.sleep(0.05)
+    assert chat(server).json()["error"]["type"] == "InternalServerError"
+    assert server.client.get("/health").status_code == health_after
+    assert server.proc.poll() is None  # the API server lives on: only a watchdog can notice
+    assert "Engine core proc died unexpectedly" in server.output()

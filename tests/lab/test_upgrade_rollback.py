@@ -8,40 +8,26 @@ through host 1, then host 2; rollback.yml then puts the converged version back."
 from __future__ import annotations
 
 import json
-import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import ansible_runner
 import pytest
-import yaml
 
-from tests.lab.site_run import REPO, failed_messages, failures
+from tests.lab.drills import H1, H2, lab_overrides, serves, snapshot
+from tests.lab.site_run import failed_messages, failures, run_playbook
 from vllm_fleet.lab.variants import build_variant
 
 pytestmark = pytest.mark.lab
 
-H1, H2 = "vllm-fleet-lab-1", "vllm-fleet-lab-2"
 HOPPER = (H1, H2)
 FAST_HEALTH = {"vllm_fleet_upgrade_health_retries": 12, "vllm_fleet_upgrade_health_delay": 5}
 
 
 def run_play(playbook: str, inventory: Path, tmp: Path, *, limit: str,
              extravars: dict[str, Any] | None = None) -> ansible_runner.Runner:
-    tmp.mkdir(parents=True, exist_ok=True)
-    return ansible_runner.run(
-        private_data_dir=str(tmp), playbook=str(REPO / "playbooks" / playbook), inventory=str(inventory),
-        limit=limit, extravars=extravars or {}, quiet=True,
-        envvars={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-                 "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"},
-    )
-
-
-def _overrides(fresh_lab) -> dict[str, Any]:
-    offline = yaml.safe_load((fresh_lab.paths.inventory / "group_vars/all/offline.yml").read_text())
-    return offline["vllm_fleet_overrides"]
+    return run_playbook(f"playbooks/{playbook}", inventory, tmp, limit=limit, extravars=extravars)
 
 
 def _with_digest(overrides: dict[str, Any], digest: str) -> dict[str, Any]:
@@ -50,29 +36,11 @@ def _with_digest(overrides: dict[str, Any], digest: str) -> dict[str, Any]:
     return new
 
 
-def _snapshot(host) -> dict[str, Any]:
-    info = json.loads(host.check_output("docker inspect vllm-main"))[0]
-    return {
-        "image": info["Config"]["Image"],
-        "id": info["Id"],
-        "started": info["State"]["StartedAt"],
-        "args": host.file("/etc/vllm-fleet/main.args").content_string,
-        "unit": host.file("/etc/systemd/system/vllm@.service").content_string,
-        "markers": host.check_output(
-            "find /var/lib/vllm-fleet/hf-cache -path '*/.vllm-fleet/*.complete' -exec sha256sum {} + | sort"),
-        "cache": host.check_output("find /var/lib/vllm-fleet/hf-cache -type f | wc -l"),
-    }
-
-
-def _serves(host) -> bool:
-    return host.run("curl -sf -o /dev/null http://127.0.0.1:8000/health").rc == 0
-
-
 @pytest.fixture(scope="module")
 def hopper_converged(first_converge, fresh_lab) -> dict[str, Any]:
     r, _ = first_converge
     assert r.rc == 0 and failures(r) == {}, failed_messages(r)
-    overrides = _overrides(fresh_lab)
+    overrides = lab_overrides(fresh_lab.paths.inventory)
     return {"overrides": overrides, "old": overrides["image"]["digest"]}
 
 
@@ -81,7 +49,7 @@ def test_broken_release_stops_at_host_1_and_rolls_it_back(hopper_converged, fres
     broken = build_variant(fresh_lab.record, "engine-dead", ["ENV VLLM_STANDIN_FAULT=engine_dead"])
     assert broken != hopper_converged["old"]
     h1, h2 = fresh_lab.host(H1), fresh_lab.host(H2)
-    before = {H1: _snapshot(h1), H2: _snapshot(h2)}
+    before = {H1: snapshot(h1), H2: snapshot(h2)}
     assert before[H1]["markers"], "no HF cache marker on host 1 before the upgrade"
 
     r = run_play("upgrade.yml", fresh_lab.paths.inventory, tmp_path / "upgrade", limit="hopper",
@@ -96,13 +64,13 @@ def test_broken_release_stops_at_host_1_and_rolls_it_back(hopper_converged, fres
     touched = set().union(*(set(v) for v in (r.stats or {}).values()))
     assert H2 not in touched, f"host 2 was part of the run: {r.stats}"
 
-    after1 = _snapshot(h1)
+    after1 = snapshot(h1)
     assert after1["image"] == before[H1]["image"] and after1["image"].endswith(hopper_converged["old"])
     assert after1["args"] == before[H1]["args"] and after1["unit"] == before[H1]["unit"]
     assert after1["id"] != before[H1]["id"], "host 1's container was never restarted"
-    assert _serves(h1)
+    assert serves(h1)
     assert (after1["markers"], after1["cache"]) == (before[H1]["markers"], before[H1]["cache"])
-    assert _snapshot(h2) == before[H2], "host 2 changed"
+    assert snapshot(h2) == before[H2], "host 2 changed"
 
     smoke = run_play("smoke.yml", fresh_lab.paths.inventory, tmp_path / "smoke", limit=H1)
     assert smoke.rc == 0 and failures(smoke) == {}, failed_messages(smoke)
@@ -114,13 +82,13 @@ def test_good_release_goes_host_by_host_then_rollback_restores(hopper_converged,
     good = build_variant(fresh_lab.record, "relabel", ['LABEL io.vllm-fleet.release="next"'])
     assert good != hopper_converged["old"]
     hosts = {n: fresh_lab.host(n) for n in HOPPER}
-    before = {n: _snapshot(h) for n, h in hosts.items()}
+    before = {n: snapshot(h) for n, h in hosts.items()}
 
     r = run_play("upgrade.yml", fresh_lab.paths.inventory, tmp_path / "upgrade", limit="hopper",
                  extravars={"vllm_fleet_overrides": _with_digest(hopper_converged["overrides"], good),
                             **FAST_HEALTH})
     assert r.rc == 0 and failures(r) == {}, failed_messages(r)
-    after = {n: _snapshot(h) for n, h in hosts.items()}
+    after = {n: snapshot(h) for n, h in hosts.items()}
     for n in HOPPER:
         assert after[n]["image"].endswith(good), after[n]["image"]
         assert (after[n]["markers"], after[n]["cache"]) == (before[n]["markers"], before[n]["cache"])
@@ -133,33 +101,8 @@ def test_good_release_goes_host_by_host_then_rollback_restores(hopper_converged,
     back = run_play("rollback.yml", fresh_lab.paths.inventory, tmp_path / "rollback", limit="hopper", extravars=FAST_HEALTH)
     assert back.rc == 0 and failures(back) == {}, failed_messages(back)
     for n, h in hosts.items():
-        restored = _snapshot(h)
+        restored = snapshot(h)
         assert restored["image"] == before[n]["image"], restored["image"]
         assert (restored["args"], restored["unit"]) == (before[n]["args"], before[n]["unit"])
-        assert _serves(h)
+        assert serves(h)
     print(f"good upgrade of 2 hosts and rollback: {time.monotonic() - started:.0f} s")
-
-
-def test_killed_container_comes_back(hopper_converged, fresh_lab) -> None:
-    """`docker kill vllm-main`: systemd (Restart=on-failure) starts a new container that is
-    healthy within RestartSec plus the load time."""
-    host = fresh_lab.host(H2)
-    restart_sec = int(host.check_output("systemctl show -p RestartUSec --value vllm@main").rstrip("s") or 30)
-    before = _snapshot(host)
-    started = time.monotonic()
-    host.check_output("docker kill vllm-main")
-    deadline = started + restart_sec + 90
-    while time.monotonic() < deadline:
-        info = host.run("docker inspect --format '{{.Id}}' vllm-main")
-        if info.rc == 0 and info.stdout.strip() != before["id"] and _serves(host):
-            break
-        time.sleep(2)
-    else:
-        pytest.fail(f"vllm-main not back and healthy {restart_sec + 90} s after docker kill: "
-                    + host.run("systemctl status --no-pager vllm@main").stdout[-1500:])
-    took = time.monotonic() - started
-    assert took >= restart_sec - 2, f"back after {took:.0f} s, before RestartSec={restart_sec}"
-    after = _snapshot(host)
-    assert after["image"] == before["image"] and after["args"] == before["args"]
-    assert host.service("vllm@main").is_running
-    print(f"killed container healthy again after {took:.0f} s (RestartSec {restart_sec} s)")

@@ -9,7 +9,6 @@ the argv the fake docker records must end with exactly `vllm_fleet_serve_args(co
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import stat
 import subprocess
@@ -17,105 +16,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from vllm_fleet.profiles import profile_names, resolve_serving
+from vllm_fleet.profiles import resolve_serving
 from vllm_fleet.serve_args import serve_args, serve_env
 
-REPO = Path(__file__).resolve().parents[2]
-# Quotes, $ and spaces: the secrets file is sourced by sh, so the key must survive its parsing.
-API_KEY = "sk-unit-test-SECRET-7f3a'$HOME \"x\" `y`"
-# Characters that break naive quoting in systemd (%, $, \, quotes) and in shells (spaces, ').
-NASTY_JSON = json.dumps({"note": "it's \"quoted\" $HOME %i %% \\n {braces} ; `x`", "temperature": 0.6})
-CASES = {name: {} for name in profile_names()}
-CASES["nasty-args"] = {
-    "profile": "spark",
-    "overrides": {
-        "serving": {"extra_args": ["--override-generation-config", NASTY_JSON, "--served-model-name", "a b"]},
-        "env": {"WEIRD_VALUE": "a b $c 'd' \"e\" %f"},
-    },
-}
-
-ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
-FAKE_DOCKER = """#!{python}
-import json, sys
-with open({out!r}, "w") as fh:
-    json.dump(sys.argv[1:], fh)
-"""
-
-
-def _case_profile(case: str) -> str:
-    return CASES[case].get("profile", case)
-
-
-def _instances(profile: str) -> tuple[int, list[dict]]:
-    tp = int(resolve_serving(profile)["serving"]["tensor_parallel_size"])
-    # Two GPUs per instance and two instances where TP is 1, to cover --gpus and ports.
-    if tp == 1:
-        return 2, [{"name": "gpu0", "gpus": [0], "port": 8000}, {"name": "gpu-1", "gpus": [1], "port": 8001}]
-    return tp, [{"name": "main", "gpus": list(range(tp)), "port": 8000}]
-
-
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory) -> dict[str, Path]:
-    if not ANSIBLE_PLAYBOOK.exists():
-        pytest.skip("ansible-playbook is not installed next to this Python")
-    base = tmp_path_factory.mktemp("vllm-unit")
-    hosts = {}
-    for case, spec in CASES.items():
-        out = base / case
-        for sub in ("etc", "unit", "libexec", "cache"):
-            (out / sub).mkdir(parents=True)
-        gpu_count, instances = _instances(_case_profile(case))
-        hosts[case] = {
-            "ansible_connection": "local",
-            "ansible_python_interpreter": sys.executable,
-            "vllm_fleet_profile": _case_profile(case),
-            "vllm_fleet_overrides": spec.get("overrides", {}),
-            "vllm_fleet_gpu": {"count": gpu_count},
-            "vllm_fleet_instances": instances,
-            "vllm_fleet_bind_address": "0.0.0.0",
-            "vllm_fleet_api_key": API_KEY,
-            "vllm_config_dir": str(out / "etc"),
-            "vllm_unit_dir": str(out / "unit"),
-            "vllm_wrapper_path": str(out / "libexec" / "vllm-run"),
-            "vllm_hf_cache_dir": str(out / "cache"),
-            "vllm_docker_bin": str(out / "docker"),
-            "vllm_file_owner": Path.home().owner() if os.geteuid() != 0 else "root",
-            "vllm_file_group": Path.home().group() if os.geteuid() != 0 else "root",
-            "vllm_manage_service": False,
-        }
-        fake = out / "docker"
-        fake.write_text(FAKE_DOCKER.format(python=sys.executable, out=str(out / "argv.json")))
-        fake.chmod(0o755)
-    inventory = base / "inventory.yml"
-    inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
-    playbook = base / "render.yml"
-    playbook.write_text(
-        yaml.safe_dump(
-            [
-                {
-                    "name": "Render the vllm role's files",
-                    "hosts": "all",
-                    "gather_facts": False,
-                    "tasks": [
-                        {"name": "Check the serving configuration", "ansible.builtin.include_role": {
-                            "name": "vllm", "tasks_from": "assert.yml"}},
-                        {"name": "Render", "ansible.builtin.include_role": {"name": "vllm", "tasks_from": "render.yml"}},
-                    ],
-                }
-            ]
-        )
-    )
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_CACHE_PLUGIN="memory", ANSIBLE_LOCALHOST_WARNING="0")
-    proc = subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", str(inventory), str(playbook)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
-    assert API_KEY not in proc.stdout + proc.stderr, "the API key leaked into Ansible's output"
-    return {case: base / case for case in CASES}
+from tests.unit.vllm_render import API_KEY, CASES, REPO, _case_profile, _instances, load_source
 
 
 def _config(case: str) -> dict:
@@ -250,3 +155,47 @@ def test_systemd_accepts_the_unit(rendered, tmp_path):
         if "vllm@" in line and ("Unknown" in line or "Invalid" in line or "bad" in line.lower())
     ]
     assert not problems, proc.stdout + proc.stderr
+
+
+def test_container_is_labelled_with_the_fingerprint_of_its_files(rendered):
+    """What lets the role see a container left on older files by a run killed before its
+    restart handler: the label changes with any file the container starts from."""
+    out = rendered["spark"]
+    wrapper = out / "libexec" / "vllm-run"
+    args = out / "etc" / "gpu0.args"
+
+    def fingerprint() -> str:
+        return subprocess.run(["bash", str(wrapper), "--fingerprint", str(args)], check=True,
+                              capture_output=True, text=True, timeout=30).stdout.strip()
+
+    argv = _run_wrapper(out, "gpu0")
+    assert argv[1:3] == ["--label", f"io.vllm-fleet.files={fingerprint()}"]
+    assert len(fingerprint()) == 64
+    env = out / "etc" / "gpu0.env"
+    original = env.read_text()
+    try:
+        before = fingerprint()
+        env.write_text(original + "EXTRA=1\n")
+        assert fingerprint() != before
+    finally:
+        env.write_text(original)
+    assert fingerprint() == before
+    assert fingerprint() != subprocess.run(["bash", str(wrapper), "--fingerprint", str(out / "etc" / "gpu-1.args")],
+                                           check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_drift_filter_names_containers_on_other_files():
+    plugin = load_source(REPO / "plugins/filter/vllm_fleet.py", "vllm_fleet_filters")
+    drifted = plugin.FilterModule().filters()["vllm_fleet_drifted"]
+
+    def inspected(name, label, rc=0):
+        labels = {"io.vllm-fleet.files": label} if label else None
+        return {"item": {"name": name}, "rc": rc, "stdout": json.dumps([{"Config": {"Labels": labels}}])}
+
+    def printed(value, rc=0):
+        return {"rc": rc, "stdout": value + "\n"}
+
+    results = [inspected("same", "aa"), inspected("older", "aa"), inspected("unlabelled", None),
+               inspected("gone", "", rc=1), inspected("unknown", "aa")]
+    prints = [printed("aa"), printed("bb"), printed("cc"), printed("dd"), printed("", rc=2)]
+    assert drifted(results, prints) == ["older", "unlabelled"]

@@ -92,6 +92,14 @@ class Engine:
         ]:
             log("ERROR", "core.py", line, prefix=f"(EngineCore_DP0 pid={os.getpid()})")
 
+    def die(self, health_notices: bool) -> None:
+        """The engine core dies under a live API server (fault drills, by signal)."""
+        self.dead = True
+        self._killed = self._killed or health_notices
+        log("ERROR", "core_client.py", "[STAND-IN fault drill] Engine core proc died unexpectedly"
+            + ("" if health_notices else "; the API server keeps answering /health"),
+            prefix=f"(APIServer pid={os.getpid()})")
+
     # --- prefix cache -----------------------------------------------------------------
     def _prefix_hits(self, prompt_ids: list[int]) -> int:
         """Tokens of the leading full blocks already cached; then cache this prompt's blocks."""

@@ -1,0 +1,106 @@
+"""Availability during rolling upgrades of the whole lab (playbooks/upgrade.yml, batch size 1,
+then 2): a bounded client loop sends one-token completions to every host over the network the
+whole time and records what was served and what failed. Lab hosts are containers on this one
+machine serving the vLLM stand-in (a test double): lab figures, not GPU figures."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import ansible_runner
+import httpx
+import yaml
+
+from benchmarks.availability import (Request, down_intervals, failed_outside_batch, max_down_at_once,
+                                     per_host, windows_from_events)
+from vllm_fleet.lab import lab as lab_cycle
+from vllm_fleet.lab.config import LabPaths
+from vllm_fleet.lab.variants import build_variant
+
+REPO = Path(__file__).resolve().parents[1]
+# Every host published on the lab network, with the lab's API key (as spark already is): the
+# clients of a fleet come over the network, not over loopback.
+NETWORK = {"vllm_fleet_bind_address": "0.0.0.0", "vllm_fleet_api_key": "{{ vault_vllm_fleet_api_key }}"}
+FAST_HEALTH = {"vllm_fleet_upgrade_health_retries": 24, "vllm_fleet_upgrade_health_delay": 2}
+
+
+def _play(playbook: str, paths: LabPaths, tmp: Path, extravars: dict[str, Any]) -> ansible_runner.Runner:
+    r = ansible_runner.run(
+        private_data_dir=str(tmp), playbook=str(REPO / playbook), inventory=str(paths.inventory),
+        extravars=extravars, quiet=True,
+        envvars={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+                 "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"})
+    if r.rc != 0:
+        raise RuntimeError(f"{playbook} failed on the lab: {r.stats}")
+    return r
+
+
+async def _client(base: str, host: str, model: str, key: str, stop: threading.Event, out: list[Request]) -> None:
+    async with httpx.AsyncClient(base_url=base, timeout=5, headers={"Authorization": f"Bearer {key}"}) as client:
+        while not stop.is_set():
+            start = time.time()
+            try:
+                resp = await client.post("/v1/completions", json={"model": model, "prompt": "ping", "max_tokens": 1})
+                ok = resp.status_code == 200 and bool(resp.json().get("choices"))
+            except (httpx.HTTPError, ValueError):
+                ok = False
+            out.append(Request(host, start, time.time(), ok))
+            await asyncio.sleep(0.1)
+
+
+def _load(targets: dict[str, tuple[str, str]], key: str, stop: threading.Event, out: list[Request]) -> None:
+    async def main() -> None:
+        await asyncio.gather(*(_client(base, host, model, key, stop, out) for host, (base, model) in targets.items()))
+    asyncio.run(main())
+
+
+def _upgrade_under_load(paths: LabPaths, tmp: Path, overrides: dict[str, Any], serial: int,
+                        targets: dict[str, tuple[str, str]], key: str) -> dict[str, Any]:
+    requests: list[Request] = []
+    stop = threading.Event()
+    loader = threading.Thread(target=_load, args=(targets, key, stop, requests))
+    loader.start()
+    time.sleep(2)  # a baseline before the first batch
+    started = time.monotonic()
+    try:
+        r = _play("playbooks/upgrade.yml", paths, tmp,
+                  {**NETWORK, **FAST_HEALTH, "vllm_fleet_overrides": overrides, "vllm_fleet_upgrade_serial": serial})
+    finally:
+        time.sleep(2)
+        stop.set()
+        loader.join()
+    windows = windows_from_events(r.events)
+    spans = down_intervals(requests)
+    return {"serial": serial, "seconds": time.monotonic() - started, "per_host": per_host(requests),
+            "max_down": max_down_at_once(spans), "outside_batch": len(failed_outside_batch(requests, windows)),
+            "requests": len(requests)}
+
+
+def measure() -> list[dict[str, Any]]:
+    paths = LabPaths.resolve(None)
+    record = lab_cycle.up(paths, hosts=4)
+    hosts = {h["name"]: h["address"] for h in record["hosts"]}
+    key = (paths.root / "api-key").read_text().strip()
+    offline = yaml.safe_load((paths.inventory / "group_vars/all/offline.yml").read_text())["vllm_fleet_overrides"]
+    tmp = paths.root / "bench-availability"
+    _play("site.yml", paths, tmp / "converge", NETWORK)
+    models = {}
+    for name, address in hosts.items():
+        # The served name is the profile's model id (the fallback group serves another model).
+        resp = httpx.get(f"http://{address}:8000/v1/models", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+        models[name] = (f"http://{address}:8000", resp.json()["data"][0]["id"])
+    results = []
+    for serial, label in ((1, "next"), (2, "after-next")):
+        digest = build_variant(record, f"release-{label}", [f'LABEL io.vllm-fleet.release="{label}"'])
+        release = {**offline, "image": {**offline["image"], "digest": digest}}
+        results.append(_upgrade_under_load(paths, tmp / f"upgrade-{serial}", release, serial, models, key))
+    for name in hosts:  # leave the lab as `lab up` makes it
+        lab_cycle.remove_host(name)
+    lab_cycle.up(paths, hosts=len(hosts))
+    return results

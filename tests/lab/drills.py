@@ -1,0 +1,49 @@
+"""What the upgrade and fault drills look at on a lab host: the container, the files the role
+rendered, the weight cache, and whether the instance really serves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# The hopper group of the lab: hosts 1 and 2 (the drills leave hosts 3 and 4 alone).
+H1, H2 = "vllm-fleet-lab-1", "vllm-fleet-lab-2"
+
+# A one-token completion with the instance's own key and served name: proof of a working
+# engine, which /health is not (vLLM may answer 200 with a dead engine).
+COMPLETION = r"""set -a; . /etc/vllm-fleet/main.secrets; set +a
+model=$(grep -A1 -x -- --served-model-name /etc/vllm-fleet/main.args | tail -n 1)
+curl -sf --max-time 10 -H "Authorization: Bearer ${VLLM_API_KEY:-none}" -H 'Content-Type: application/json' \
+  -d "{\"model\": \"$model\", \"prompt\": \"ping\", \"max_tokens\": 1}" http://127.0.0.1:8000/v1/completions"""
+
+
+def lab_overrides(inventory: Path) -> dict[str, Any]:
+    """The lab's vllm_fleet_overrides (image from the lab registry), to extend in extravars."""
+    offline = yaml.safe_load((inventory / "group_vars/all/offline.yml").read_text())
+    return offline["vllm_fleet_overrides"]
+
+
+def snapshot(host) -> dict[str, Any]:
+    info = json.loads(host.check_output("docker inspect vllm-main"))[0]
+    return {
+        "image": info["Config"]["Image"],
+        "id": info["Id"],
+        "started": info["State"]["StartedAt"],
+        "cmd": info["Config"]["Cmd"],
+        "args": host.file("/etc/vllm-fleet/main.args").content_string,
+        "unit": host.file("/etc/systemd/system/vllm@.service").content_string,
+        "markers": host.check_output(
+            "find /var/lib/vllm-fleet/hf-cache -path '*/.vllm-fleet/*.complete' -exec sha256sum {} + | sort"),
+        "cache": host.check_output("find /var/lib/vllm-fleet/hf-cache -type f | wc -l"),
+    }
+
+
+def serves(host) -> bool:
+    return host.run("curl -sf -o /dev/null http://127.0.0.1:8000/health").rc == 0
+
+
+def completes(host) -> bool:
+    return host.run(COMPLETION).rc == 0

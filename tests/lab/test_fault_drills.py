@@ -1,0 +1,212 @@
+"""Fault drills on the lab's converged hopper hosts (1 and 2), each asserting what a user would
+see afterwards. The vLLM servers are the stand-in (a test double); the faults are real: a killed
+container, a dead engine under a live API server, a host whose ssh goes away mid-run, an
+ansible-playbook killed mid-converge, a full disk under the weight cache.
+
+Every drill leaves its host as the converge made it, so the other lab tests see no difference."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from typing import Any
+
+import pytest
+
+from tests.lab.drills import H1, H2, completes, lab_overrides, serves, snapshot
+from tests.lab.site_run import failed_messages, failures, run_playbook
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def converged(first_converge, fresh_lab):
+    r, _ = first_converge
+    assert r.rc == 0 and failures(r) == {}, failed_messages(r)
+    return fresh_lab
+
+
+def _wait(what: str, check, seconds: float, host=None) -> float:
+    """Seconds until check() held; fails the test with the instance's status otherwise."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        if check():
+            return time.monotonic() - started
+        time.sleep(1)
+    status = host.run("systemctl status --no-pager vllm@main; journalctl --no-pager -n 30 -u 'vllm-watchdog@*'").stdout if host else ""
+    pytest.fail(f"{what}: not within {seconds:.0f} s\n{status[-2500:]}")
+
+
+def _container_id(host) -> str:
+    out = host.run("docker inspect --format '{{.Id}}' vllm-main")
+    return out.stdout.strip() if out.rc == 0 else ""
+
+
+def _label(host) -> str:
+    return host.check_output("docker inspect --format '{{ index .Config.Labels \"io.vllm-fleet.files\" }}' vllm-main")
+
+
+def _fingerprint(host) -> str:
+    return host.check_output("/usr/local/libexec/vllm-fleet/vllm-run --fingerprint /etc/vllm-fleet/main.args")
+
+
+def _watchdog_setting(host, name: str) -> int:
+    service = host.file("/etc/systemd/system/vllm-watchdog@.service").content_string
+    return int(service.split(f"--{name} ")[1].split()[0])
+
+
+def test_killed_container_comes_back(converged) -> None:
+    """`docker kill vllm-main`: systemd (Restart=on-failure) starts a new container that is
+    healthy within RestartSec plus the load time."""
+    host = converged.host(H2)
+    restart_sec = int(host.check_output("systemctl show -p RestartUSec --value vllm@main").rstrip("s") or 30)
+    before = snapshot(host)
+    host.check_output("docker kill vllm-main")
+    took = _wait("vllm-main back and serving after docker kill",
+                 lambda: _container_id(host) not in ("", before["id"]) and completes(host), restart_sec + 90, host)
+    assert took >= restart_sec - 2, f"back after {took:.0f} s, before RestartSec={restart_sec}"
+    after = snapshot(host)
+    assert after["image"] == before["image"] and after["args"] == before["args"]
+    assert host.service("vllm@main").is_running
+    print(f"killed container serving again after {took:.0f} s (RestartSec {restart_sec} s)")
+
+
+@pytest.mark.parametrize(("signal_name", "health"), [("USR1", 503), ("USR2", 200)],
+                         ids=["health-503", "health-still-200"])
+def test_dead_engine_is_restarted_by_the_watchdog(converged, signal_name, health) -> None:
+    """The engine dies, the container lives on: systemd sees nothing wrong. The watchdog judges
+    by a real completion, so it restarts the instance whether /health noticed (503) or not
+    (200, as real vLLM 0.32 did)."""
+    host = converged.host(H2)
+    state = "/run/vllm-fleet/watchdog/main.json"
+    # Armed: the watchdog saw this start serve (it judges a fresh start only after that).
+    _wait("the watchdog armed", lambda: '"served": true' in host.run(f"cat {state}").stdout, 60, host)
+    before = _container_id(host)
+    since = host.check_output("date '+%Y-%m-%d %H:%M:%S'")
+    host.check_output(f"docker exec vllm-main kill -{signal_name} 1")
+    code = host.check_output("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/health")
+    assert code == str(health)
+    assert not completes(host), "the engine still completes after it was killed"
+    timer = host.file("/etc/systemd/system/vllm-watchdog@.timer").content_string
+    interval = int(timer.split("OnUnitActiveSec=")[1].split()[0])
+    # The failed probes, each up to two timeouts, then a restart and the load.
+    budget = (interval + 2 * _watchdog_setting(host, "timeout")) * _watchdog_setting(host, "failures") + 60
+    took = _wait("a new container that completes requests",
+                 lambda: _container_id(host) not in ("", before) and completes(host), budget, host)
+    journal = host.check_output(f"journalctl --no-pager -u vllm-watchdog@main --since '{since}'")
+    assert "restarting vllm@main.service" in journal, journal
+    assert host.service("vllm@main").is_running
+    print(f"dead engine (/health {health}) replaced by the watchdog after {took:.0f} s")
+
+
+def test_unreachable_host_mid_run_the_others_complete(converged, tmp_path) -> None:
+    """ssh to host 2 goes away when the vllm stage starts: host 1 still completes every stage
+    (smoke tests included), host 2 is reported unreachable, by Ansible and by the last play."""
+    cut: dict[str, float] = {}
+
+    def on_event(event: dict[str, Any]) -> bool:
+        data = event.get("event_data", {})
+        if not cut and event.get("event") == "playbook_on_play_start" and data.get("play") == "Serve vLLM instances":
+            subprocess.run(["docker", "exec", H2, "sh", "-c",
+                            "systemctl stop ssh.socket ssh.service; pkill -KILL -x sshd"], check=False)
+            cut["at"] = time.monotonic()
+        return True
+
+    try:
+        r = run_playbook("site.yml", converged.paths.inventory, tmp_path / "run", limit="hopper", event_handler=on_event)
+    finally:
+        subprocess.run(["docker", "exec", H2, "systemctl", "start", "ssh.service"], check=True)
+    assert cut, "the run never reached the vllm stage"
+    assert r.rc != 0
+    stats = r.stats or {}
+    assert set(stats.get("dark", {})) == {H2}, stats
+    assert not stats.get("failures"), failed_messages(r)
+    smoked = {e["event_data"]["host"] for e in r.events if e.get("event") == "runner_on_ok"
+              and e["event_data"].get("play") == "Smoke-test the vLLM instances"}
+    assert smoked == {H1}
+    report = [e["event_data"]["res"]["msg"] for e in r.events if e.get("event") == "runner_on_ok"
+              and e["event_data"].get("task") == "Name the hosts that did not complete"]
+    assert report and f"1 of 2 hosts did not complete: {H2}" in report[0], report
+    assert serves(converged.host(H1))
+    # Host 2 was left as it was (the vllm stage never reached it) and serves on.
+    assert subprocess.run(["docker", "exec", H2, "curl", "-sf", "-o", "/dev/null",
+                           "http://127.0.0.1:8000/health"]).returncode == 0
+
+
+def test_playbook_killed_mid_converge_rerun_converges(converged, tmp_path) -> None:
+    """ansible-playbook is SIGKILLed right after it wrote a changed .args file, before its
+    restart handler: the container still runs the old flags. The re-run restarts it anyway (the
+    container's label, a fingerprint of the files it started from, no longer matches the files),
+    and the run after that changes nothing."""
+    host = converged.host(H1)
+    inventory = converged.paths.inventory
+    overrides = lab_overrides(inventory)
+    changed = json.loads(json.dumps(overrides))
+    changed.setdefault("serving", {})["max_num_seqs"] = 7
+    before = snapshot(host)
+    run_dir = tmp_path / "killed"
+    killed: dict[str, float] = {}
+
+    def on_event(event: dict[str, Any]) -> bool:
+        data = event.get("event_data", {})
+        if (not killed and event.get("event") == "runner_on_ok" and data.get("host") == H1
+                and data.get("task") == "Write the instance arguments" and data.get("res", {}).get("changed")):
+            # Every process of this run (its command line names the run's private data dir).
+            subprocess.run(["pkill", "-KILL", "-f", f"ansible-playbook.*{run_dir}"], check=False)
+            killed["at"] = time.monotonic()
+        return True
+
+    try:
+        r = run_playbook("playbooks/vllm.yml", inventory, run_dir, limit=H1,
+                         extravars={"vllm_fleet_overrides": changed}, event_handler=on_event)
+        assert killed, "the run was not killed"
+        assert r.rc != 0 and r.status == "failed", (r.rc, r.status)
+        half = snapshot(host)
+        assert "--max-num-seqs\n7\n" in half["args"], "the kill came before the new .args file"
+        assert half["id"] == before["id"] and "7" not in half["cmd"], "the restart ran before the kill"
+        assert _label(host) != _fingerprint(host), "the container should still run the older files"
+
+        again = run_playbook("playbooks/vllm.yml", inventory, tmp_path / "rerun", limit=H1,
+                             extravars={"vllm_fleet_overrides": changed})
+        assert again.rc == 0, failed_messages(again)
+        after = snapshot(host)
+        assert after["id"] != before["id"]
+        assert after["cmd"][after["cmd"].index("--max-num-seqs") + 1] == "7"
+        assert completes(host)
+        assert _label(host) == _fingerprint(host)
+
+        third = run_playbook("playbooks/vllm.yml", inventory, tmp_path / "third", limit=H1,
+                             extravars={"vllm_fleet_overrides": changed})
+        assert third.rc == 0 and not (third.stats or {}).get("changed"), third.stats
+    finally:
+        back = run_playbook("playbooks/vllm.yml", inventory, tmp_path / "back", limit=H1)
+        assert back.rc == 0, failed_messages(back)
+    assert snapshot(host)["args"] == before["args"]
+
+
+def test_disk_full_during_weight_prefetch(converged, tmp_path) -> None:
+    """The weight cache's disk is full: the prefetch fails with a sentence that says so, nothing
+    is marked complete, and nothing after the prefetch ran: the instance serves on unchanged."""
+    host = converged.host(H1)
+    cache = "/var/lib/vllm-fleet/hf-cache-drill"
+    before = snapshot(host)
+    # A tiny filesystem, filled to the last block before the run (preflight checks the disk
+    # of /var/lib/vllm-fleet, which has room: this disk fills up on its own).
+    host.check_output(f"mkdir -p {cache} && mount -t tmpfs -o size=256k tmpfs {cache}"
+                      f" && mkdir -p {cache}/.vllm-fleet && (dd if=/dev/zero of={cache}/filler bs=4k 2>/dev/null || true)")
+    try:
+        r = run_playbook("playbooks/vllm.yml", converged.paths.inventory, tmp_path / "full", limit=H1,
+                         extravars={"vllm_hf_cache_dir": cache})
+        assert r.rc != 0 and set(failures(r)) == {H1}
+        failed = [e["event_data"] for e in r.events if e.get("event") == "runner_on_failed"]
+        assert [f["task"] for f in failed] == ["Report a failed download"], failed_messages(r)
+        message = failed[0]["res"]["msg"]
+        assert f"The disk of {cache} is full" in message and "not marked complete" in message, message
+        assert "no space left on device" in message.lower(), message
+        assert host.check_output(f"find {cache} -name '*.complete'") == ""
+        after = snapshot(host)
+        assert after == before, "something after the failed prefetch changed the instance"
+        assert completes(host)
+    finally:
+        host.run(f"umount {cache}; rmdir {cache}")

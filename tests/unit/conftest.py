@@ -1,0 +1,77 @@
+"""Session fixture `rendered`: the vllm role's files for every case of tests/unit/vllm_render.py,
+written by one real ansible-playbook run of render.yml into a temporary tree."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.unit.vllm_render import (ANSIBLE_PLAYBOOK, API_KEY, CASES, FAKE_DOCKER, REPO,
+                                    _case_profile, _instances)
+
+
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory) -> dict[str, Path]:
+    if not ANSIBLE_PLAYBOOK.exists():
+        pytest.skip("ansible-playbook is not installed next to this Python")
+    base = tmp_path_factory.mktemp("vllm-unit")
+    hosts = {}
+    for case, spec in CASES.items():
+        out = base / case
+        for sub in ("etc", "unit", "libexec", "cache"):
+            (out / sub).mkdir(parents=True)
+        gpu_count, instances = _instances(_case_profile(case))
+        hosts[case] = {
+            "ansible_connection": "local",
+            "ansible_python_interpreter": sys.executable,
+            "vllm_fleet_profile": _case_profile(case),
+            "vllm_fleet_overrides": spec.get("overrides", {}),
+            "vllm_fleet_gpu": {"count": gpu_count},
+            "vllm_fleet_instances": instances,
+            "vllm_fleet_bind_address": "0.0.0.0",
+            "vllm_fleet_api_key": API_KEY,
+            "vllm_config_dir": str(out / "etc"),
+            "vllm_unit_dir": str(out / "unit"),
+            "vllm_wrapper_path": str(out / "libexec" / "vllm-run"),
+            "vllm_hf_cache_dir": str(out / "cache"),
+            "vllm_docker_bin": str(out / "docker"),
+            "vllm_file_owner": Path.home().owner() if os.geteuid() != 0 else "root",
+            "vllm_file_group": Path.home().group() if os.geteuid() != 0 else "root",
+            "vllm_manage_service": False,
+        }
+        fake = out / "docker"
+        fake.write_text(FAKE_DOCKER.format(python=sys.executable, out=str(out / "argv.json")))
+        fake.chmod(0o755)
+    inventory = base / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
+    playbook = base / "render.yml"
+    playbook.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "name": "Render the vllm role's files",
+                    "hosts": "all",
+                    "gather_facts": False,
+                    "tasks": [
+                        {"name": "Check the serving configuration", "ansible.builtin.include_role": {
+                            "name": "vllm", "tasks_from": "assert.yml"}},
+                        {"name": "Render", "ansible.builtin.include_role": {"name": "vllm", "tasks_from": "render.yml"}},
+                    ],
+                }
+            ]
+        )
+    )
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_CACHE_PLUGIN="memory", ANSIBLE_LOCALHOST_WARNING="0")
+    proc = subprocess.run(
+        [str(ANSIBLE_PLAYBOOK), "-i", str(inventory), str(playbook)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    assert API_KEY not in proc.stdout + proc.stderr, "the API key leaked into Ansible's output"
+    return {case: base / case for case in CASES}
