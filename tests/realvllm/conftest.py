@@ -4,7 +4,10 @@ Marker `realvllm`. These tests skip (with the reason) unless the cached venv of
 lab/real-vllm/install.sh exists, or VLLM_FLEET_REAL_VLLM=1 (then the session installs it).
 VLLM_FLEET_REAL_VLLM=0 skips them even with the venv present.
 Everything heavy is session-scoped: one install check, one model build, and at most ONE real
-vLLM server alive at a time (the machine has 2 cores; a server takes ~3 GiB and a core).
+vLLM server alive at a time (the machine has 2 cores; a server takes ~3 GiB and a core). The
+pool serves either tiny model (dense by default, `real_vllm.get("moe", ...)`); tests on a model
+other than the dense one carry the real_vllm_model marker and run last, so each model's server
+starts once.
 """
 
 from __future__ import annotations
@@ -36,21 +39,45 @@ from tests.realvllm.support import (
 )
 
 HERE = Path(__file__).resolve().parent
+DEFAULT_ARCH = "dense"
+# Marker naming the tiny model a test needs real vLLM to serve (see pytest_configure).
+MODEL_MARK = "real_vllm_model"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # Registered here too so the directory works before pyproject.toml lists the marker.
     config.addinivalue_line("markers", "realvllm: needs real vLLM (CPU build) from lab/real-vllm")
+    config.addinivalue_line(
+        "markers", f"{MODEL_MARK}(arch): the test needs real vLLM serving that tiny model "
+        f"(default {DEFAULT_ARCH}); such tests run after the others, grouped by model")
 
 
+def _server_group(item: pytest.Item) -> tuple[int, str]:
+    """Sort key: the default (dense) model or no server first, then each other model's tests."""
+    mark = item.get_closest_marker(MODEL_MARK)
+    arch = mark.args[0] if mark else DEFAULT_ARCH
+    return (0, "") if arch == DEFAULT_ARCH else (1, arch)
+
+
+# trylast: after pytest's own fixture-based reordering, which would otherwise undo ours.
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     reason = skip_reason()
-    for item in items:
+    slots: list[int] = []
+    for index, item in enumerate(items):
         if HERE not in Path(item.path).resolve().parents:
             continue
+        slots.append(index)
         item.add_marker(pytest.mark.realvllm)
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))
+    # One real server at a time and each start costs ~25-40 s: tests on another model (the
+    # MoE differential cases) go after every dense one, so the dense servers are not started
+    # twice. A stable sort of this directory's items only, in their own slots, leaves other
+    # directories' order alone and the order within each group as written.
+    ordered = sorted((items[i] for i in slots), key=_server_group)
+    for index, item in zip(slots, ordered, strict=True):
+        items[index] = item
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -108,21 +135,23 @@ def parsed_by_vllm(venv_python: Path) -> dict[str, Any]:
 
 
 class RealVllm:
-    """At most one real vLLM server alive: asking for another config stops the current one."""
+    """At most one real vLLM server alive: asking for another model or config stops the current one."""
 
-    def __init__(self, venv: Path, model_dir: Path) -> None:
+    def __init__(self, venv: Path, model_dirs: dict[str, Path]) -> None:
         self.venv = venv
-        self.model_dir = model_dir
+        self.model_dirs = model_dirs
         self.current: tuple[tuple[str, Any], ...] | None = None
         self.server: Any = None
 
-    def get(self, **options: Any) -> Any:
-        key = tuple(sorted(options.items()))
+    def get(self, arch: str = DEFAULT_ARCH, **options: Any) -> Any:
+        """The server for tiny model `arch` started with serve.start_server(**options)."""
+        key = (("arch", arch), *sorted(options.items()))
         if self.server is not None and key == self.current and self.server.proc.poll() is None:
             return self.server
         self.stop()
-        label = ",".join(f"{k}={v}" for k, v in key) or "default"
-        self.server = serve.start_server(self.model_dir, venv=self.venv, timeout=420,
+        # The default model stays out of the label so the timings keep their earlier names.
+        label = ",".join(f"{k}={v}" for k, v in key if (k, v) != ("arch", DEFAULT_ARCH)) or "default"
+        self.server = serve.start_server(self.model_dirs[arch], venv=self.venv, timeout=420,
                                          log_path=LOG_DIR / f"vllm-{label}.log", **options)
         self.current = key
         TIMINGS[f"real vllm start ({label})"] = self.server.start_seconds
@@ -137,7 +166,7 @@ class RealVllm:
 
 @pytest.fixture(scope="session")
 def real_vllm(real_venv: Path, tiny_models: dict[str, Path]) -> Iterator[RealVllm]:
-    pool = RealVllm(real_venv, tiny_models["dense"])
+    pool = RealVllm(real_venv, tiny_models)
     yield pool
     pool.stop()
 

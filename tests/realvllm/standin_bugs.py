@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ class KnownStandinBug(AssertionError):
     """The stand-in differs from real vLLM exactly as recorded in known_standin_diffs.json."""
 
 
-# HTTP cases (test_differential.py): case name -> what real vLLM does that the stand-in does not.
+# HTTP cases (test_differential.py): case name (dense model) or "moe:NAME" (MoE model) -> what
+# real vLLM does that the stand-in does not.
 # Empty: the ten found 2026-11-27 (response fields, stream chunks, max_tokens padding,
 # /v1/completions fields, 404 wording, /health content-type) were fixed in the stand-in.
 STANDIN_BUGS: dict[str, str] = {}
@@ -35,11 +37,15 @@ STANDIN_BUGS: dict[str, str] = {}
 STANDIN_CLI_BUGS: dict[str, str] = {}
 
 
-def params(names: list[str], bugs: dict[str, str], prefix: str = "") -> list[Any]:
-    """pytest params, known stand-in bugs marked xfail(strict, raises=KnownStandinBug)."""
+def params(names: list[str], bugs: dict[str, str], prefix: str = "",
+           extra_marks: Callable[[str], list[Any]] | None = None) -> list[Any]:
+    """pytest params, known stand-in bugs marked xfail(strict, raises=KnownStandinBug).
+
+    `extra_marks(name)` adds the caller's own marks per param (e.g. which model it needs).
+    """
     out = []
     for name in names:
-        marks = []
+        marks = list(extra_marks(name)) if extra_marks else []
         if name in bugs:
             marks.append(pytest.mark.xfail(strict=True, raises=KnownStandinBug,
                                            reason="stand-in bug: " + bugs[name]))
