@@ -31,6 +31,7 @@ FAST_HEALTH = {"vllm_fleet_upgrade_health_retries": 24, "vllm_fleet_upgrade_heal
 
 
 def _play(playbook: str, paths: LabPaths, tmp: Path, extravars: dict[str, Any]) -> ansible_runner.Runner:
+    tmp.mkdir(parents=True, exist_ok=True)
     r = ansible_runner.run(
         private_data_dir=str(tmp), playbook=str(REPO / playbook), inventory=str(paths.inventory),
         extravars=extravars, quiet=True,

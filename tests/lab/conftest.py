@@ -24,7 +24,7 @@ from vllm_fleet.lab import state as lab_state
 from vllm_fleet.lab.config import LabPaths
 from vllm_fleet.lab.proc import LabError
 
-MIN_HOSTS = 4
+MIN_HOSTS = 5  # hosts 1-4: the stand-in; host 5: real vLLM (config.REAL_VLLM_HOST_INDEX)
 
 
 @dataclass

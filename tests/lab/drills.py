@@ -9,8 +9,9 @@ from typing import Any
 
 import yaml
 
-# The hopper group of the lab: hosts 1 and 2 (the drills leave hosts 3 and 4 alone).
+# The hopper group's stand-in hosts (host 5, also hopper, serves real vLLM and is left alone).
 H1, H2 = "vllm-fleet-lab-1", "vllm-fleet-lab-2"
+STANDIN_HOPPER = f"{H1}:{H2}"
 
 # A one-token completion with the instance's own key and served name: proof of a working
 # engine, which /health is not (vLLM may answer 200 with a dead engine).

@@ -42,5 +42,14 @@ def failures(r: ansible_runner.Runner) -> dict[str, Any]:
 
 
 def failed_messages(r: ansible_runner.Runner) -> list[str]:
-    return [json.dumps(e["event_data"].get("res", {}).get("msg", ""))
-            for e in r.events if e.get("event") == "runner_on_failed"]
+    """host, task and message of every failure (a loop's failed items' messages included)."""
+    out = []
+    for e in r.events:
+        if e.get("event") not in ("runner_on_failed", "runner_on_unreachable"):
+            continue
+        data = e["event_data"]
+        res = data.get("res", {})
+        items = [i.get("msg") or i.get("stderr") or "" for i in res.get("results", []) if i.get("failed")]
+        out.append(f"{data.get('host')} | {data.get('task')}: " + json.dumps(res.get("msg", ""))
+                   + "".join(f"\n  item: {str(m)[-1500:]}" for m in items))
+    return out

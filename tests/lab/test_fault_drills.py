@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.lab.drills import H1, H2, completes, lab_overrides, serves, snapshot
+from tests.lab.drills import H1, H2, STANDIN_HOPPER, completes, lab_overrides, serves, snapshot
 from tests.lab.site_run import failed_messages, failures, run_playbook
 
 pytestmark = pytest.mark.lab
@@ -114,7 +114,7 @@ def test_unreachable_host_mid_run_the_others_complete(converged, tmp_path) -> No
         return True
 
     try:
-        r = run_playbook("site.yml", converged.paths.inventory, tmp_path / "run", limit="hopper", event_handler=on_event)
+        r = run_playbook("site.yml", converged.paths.inventory, tmp_path / "run", limit=STANDIN_HOPPER, event_handler=on_event)
     finally:
         subprocess.run(["docker", "exec", H2, "systemctl", "start", "ssh.service"], check=True)
     assert cut, "the run never reached the vllm stage"

@@ -15,7 +15,7 @@ from typing import Any
 import ansible_runner
 import pytest
 
-from tests.lab.drills import H1, H2, lab_overrides, serves, snapshot
+from tests.lab.drills import H1, H2, STANDIN_HOPPER, lab_overrides, serves, snapshot
 from tests.lab.site_run import failed_messages, failures, run_playbook
 from vllm_fleet.lab.variants import build_variant
 
@@ -52,7 +52,7 @@ def test_broken_release_stops_at_host_1_and_rolls_it_back(hopper_converged, fres
     before = {H1: snapshot(h1), H2: snapshot(h2)}
     assert before[H1]["markers"], "no HF cache marker on host 1 before the upgrade"
 
-    r = run_play("upgrade.yml", fresh_lab.paths.inventory, tmp_path / "upgrade", limit="hopper",
+    r = run_play("upgrade.yml", fresh_lab.paths.inventory, tmp_path / "upgrade", limit=STANDIN_HOPPER,
                  extravars={"vllm_fleet_overrides": _with_digest(hopper_converged["overrides"], broken),
                             **FAST_HEALTH})
     assert r.rc != 0, "the upgrade to a broken release succeeded"
@@ -84,7 +84,7 @@ def test_good_release_goes_host_by_host_then_rollback_restores(hopper_converged,
     hosts = {n: fresh_lab.host(n) for n in HOPPER}
     before = {n: snapshot(h) for n, h in hosts.items()}
 
-    r = run_play("upgrade.yml", fresh_lab.paths.inventory, tmp_path / "upgrade", limit="hopper",
+    r = run_play("upgrade.yml", fresh_lab.paths.inventory, tmp_path / "upgrade", limit=STANDIN_HOPPER,
                  extravars={"vllm_fleet_overrides": _with_digest(hopper_converged["overrides"], good),
                             **FAST_HEALTH})
     assert r.rc == 0 and failures(r) == {}, failed_messages(r)
@@ -98,7 +98,7 @@ def test_good_release_goes_host_by_host_then_rollback_restores(hopper_converged,
     assert order == [H1, H2], order
     assert after[H1]["started"] < after[H2]["started"]
 
-    back = run_play("rollback.yml", fresh_lab.paths.inventory, tmp_path / "rollback", limit="hopper", extravars=FAST_HEALTH)
+    back = run_play("rollback.yml", fresh_lab.paths.inventory, tmp_path / "rollback", limit=STANDIN_HOPPER, extravars=FAST_HEALTH)
     assert back.rc == 0 and failures(back) == {}, failed_messages(back)
     for n, h in hosts.items():
         restored = snapshot(h)

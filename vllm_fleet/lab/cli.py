@@ -7,7 +7,7 @@ import functools
 import sys
 from collections.abc import Callable
 
-from .config import LabPaths
+from .config import REAL_VLLM_HOST_INDEX, LabPaths
 from .lab import DEFAULT_HOSTS, down, dumps, format_status, status, up
 from .proc import LabError
 
@@ -32,7 +32,7 @@ def _reporting(action: Callable[[argparse.Namespace], int]) -> Callable[[argpars
 
 @_reporting
 def _up(args: argparse.Namespace) -> int:
-    record = up(_paths(args), hosts=args.hosts, reset=args.reset)
+    record = up(_paths(args), hosts=args.hosts, reset=args.reset, real_vllm_host=args.real_vllm_host)
     print(format_status(status(_paths(args))) if not args.json else dumps(record))
     return 0
 
@@ -64,6 +64,9 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     actions = lab.add_subparsers(dest="lab_action", required=True)
     p_up = actions.add_parser("up", parents=[common], help="create or reuse the lab (idempotent)")
     p_up.add_argument("--hosts", type=int, default=DEFAULT_HOSTS, help=f"lab hosts (default {DEFAULT_HOSTS})")
+    p_up.add_argument("--real-vllm-host", type=int, default=REAL_VLLM_HOST_INDEX, metavar="N",
+                      help=f"host N serves real vLLM (CPU build, scripted tiny model) instead of the "
+                           f"stand-in; 0: none (default {REAL_VLLM_HOST_INDEX})")
     p_up.add_argument("--reset", action="store_true",
                       help="recreate the hosts from scratch (mirror, registry and caches are kept)")
     p_up.set_defaults(func=_up)

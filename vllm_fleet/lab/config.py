@@ -77,6 +77,10 @@ HOST_PLAN: tuple[HostRole, ...] = (
     HostRole("fallback", "fallback", "a100-80gb", 2),
 )
 GROUPS: tuple[str, ...] = ("hopper", "blackwell", "spark", "fallback")
+# The lab host that serves REAL vLLM (the CPU build, lab/real-vllm) instead of the stand-in:
+# host 5, a fifth hopper host (H100 identity), so the drills and upgrade tests on hosts 1-4 keep
+# their fast stand-ins. `lab up --real-vllm-host 0` leaves it out.
+REAL_VLLM_HOST_INDEX = 5
 
 
 def host_name(index: int) -> str:

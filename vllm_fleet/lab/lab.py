@@ -15,9 +15,8 @@ from typing import Any
 from . import state as lab_state
 from .baseimage import ensure_base_image
 from .config import (FIRST_HOST_OCTET, HUB, HUB_HOST_OCTET, LABEL_ARG, MIRROR, MIRROR_HOST_OCTET,
-                     NETWORK, PREFIX, REGISTRY, REGISTRY_HOST_OCTET, REPO_ROOT, STANDIN_IMAGE_NAME,
-                     STANDIN_VLLM_VERSION, LabPaths,
-                     host_name, host_role)
+                     NETWORK, PREFIX, REAL_VLLM_HOST_INDEX, REGISTRY, REGISTRY_HOST_OCTET, REPO_ROOT,
+                     STANDIN_IMAGE_NAME, STANDIN_VLLM_VERSION, LabPaths, host_name, host_role)
 from .docker_objects import address, container_status, ensure_network, network_subnet, remove_container
 from .engine import engine_answers, ensure_engine, lab_dockerd_pid, stop_engine
 from .hostpkgs import ensure_tools
@@ -26,6 +25,8 @@ from .hub import ensure_hub
 from .inventory import mirror_url, write_inventory
 from .keys import ensure_ssh_key, write_ssh_config
 from .proc import LabError, docker, log, run
+from .realvllm import IMAGE_NAME as REAL_IMAGE_NAME
+from .realvllm import build_image, ensure_tiny_repo, publish
 from .repos import build_repositories
 from .services import build_and_push, ensure_mirror, ensure_registry, registry_has
 
@@ -35,7 +36,7 @@ STANDIN_CONTEXT = REPO_ROOT / "lab" / "vllm-standin"
 # (the Dockerfile's COPY source), which leaves lab/vllm-standin/ untouched.
 HF_STANDIN = REPO_ROOT / "lab" / "hf-hub-standin" / "hf"
 STAGED_HF = Path("hf-standin") / "hf"
-DEFAULT_HOSTS = 4
+DEFAULT_HOSTS = 5
 
 
 def _context_hash(context: Path, base_image: str) -> str:
@@ -93,15 +94,32 @@ def remove_host(name: str) -> None:
     run(["docker", "volume", "rm", f"{name}-docker"], check=False)
 
 
-def up(paths: LabPaths, hosts: int = DEFAULT_HOSTS, reset: bool = False) -> dict[str, Any]:
-    """Create what is missing, reuse what exists. reset=True recreates the hosts from scratch."""
+def up(paths: LabPaths, hosts: int = DEFAULT_HOSTS, reset: bool = False,
+       real_vllm_host: int = REAL_VLLM_HOST_INDEX) -> dict[str, Any]:
+    """Create what is missing, reuse what exists. reset=True recreates the hosts from scratch.
+    real_vllm_host: index of the host that serves real vLLM (0, or beyond `hosts`: none)."""
     if hosts < 1:
         raise LabError("--hosts must be at least 1.")
+    if real_vllm_host < 0:
+        raise LabError("--real-vllm-host must be a host number (1, 2, ...) or 0 for none.")
     with _exclusive(paths):
-        return _up(paths, hosts, reset)
+        return _up(paths, hosts, reset, real_vllm_host if real_vllm_host <= hosts else 0)
 
 
-def _up(paths: LabPaths, hosts: int, reset: bool) -> dict[str, Any]:
+def _real_vllm_image(paths: LabPaths, base: str, port: int) -> dict[str, Any]:
+    """Real vLLM (CPU build) in the lab registry, and the tiny model on the Hub stand-in.
+    Cached: the image is rebuilt only when the venv or the recipe changes."""
+    started = time.monotonic()
+    image = build_image(base, cache_dir=paths.cache)
+    digest = publish(image, f"127.0.0.1:{port}")
+    ensure_tiny_repo(paths.hub)
+    log(f"real vLLM image {registry_address()}/{REAL_IMAGE_NAME}@{digest} "
+        f"({image.uncompressed_bytes / 2**30:.1f} GiB) ready in {time.monotonic() - started:.1f} s")
+    return {"repository": f"{registry_address()}/{REAL_IMAGE_NAME}", "digest": digest,
+            "size_gib": image.uncompressed_bytes / 2**30, "recipe": image.recipe_hash}
+
+
+def _up(paths: LabPaths, hosts: int, reset: bool, real_vllm_host: int) -> dict[str, Any]:
     started = time.monotonic()
     paths.root.mkdir(parents=True, exist_ok=True)
     ensure_tools(["ssh", "ssh-keygen", "gpg", "dpkg-deb"])
@@ -117,6 +135,7 @@ def _up(paths: LabPaths, hosts: int, reset: bool) -> dict[str, Any]:
     port = ensure_registry(paths, base, registry_ip)
     hub = ensure_hub(paths, base, address(subnet, HUB_HOST_OCTET))
     digest, context_hash = _standin_image(paths, base, port, previous)
+    real = _real_vllm_image(paths, base, port) if real_vllm_host else {}
 
     wanted = {host_name(i) for i in range(1, hosts + 1)}
     for name in sorted(_lab_hosts_present()):
@@ -128,7 +147,9 @@ def _up(paths: LabPaths, hosts: int, reset: bool) -> dict[str, Any]:
         lab_hosts.append(ensure_host(paths, base, i, address(subnet, FIRST_HOST_OCTET + i - 1), mirror_url()))
     write_ssh_config(paths, {h.name: h.address for h in lab_hosts})
     systemd = wait_all(paths, lab_hosts)
-    inventory = write_inventory(paths, lab_hosts, digest, hub_endpoint=str(hub["url"]))
+    real_name = host_name(real_vllm_host) if real_vllm_host else ""
+    inventory = write_inventory(paths, lab_hosts, digest, hub_endpoint=str(hub["url"]),
+                                real_vllm={"host": real_name, **real} if real_name else None)
 
     record = {
         "engine": engine,
@@ -141,6 +162,8 @@ def _up(paths: LabPaths, hosts: int, reset: bool) -> dict[str, Any]:
         "image": f"{registry_address()}/{STANDIN_IMAGE_NAME}@{digest}" if digest else None,
         "image_digest": digest,
         "image_context": context_hash,
+        "real_vllm": ({"host": real_name, "image": f"{real['repository']}@{real['digest']}",
+                       "recipe": real["recipe"]} if real_name else None),
         "hosts": [{"name": h.name, "address": h.address, "group": host_role(h.index).group,
                    "profile": host_role(h.index).profile, "gpus": [g["name"] for g in h.identity["gpus"]],
                    "systemd": systemd[h.name]} for h in lab_hosts],
@@ -216,7 +239,7 @@ def status(paths: LabPaths) -> dict[str, Any]:
             entry["systemd"] = run(["docker", "exec", name, "systemctl", "is-system-running"],
                                    check=False).stdout.strip()
         info["containers"][name] = entry
-    for key in ("image", "inventory", "ssh_config", "mirror", "registry", "hub"):
+    for key in ("image", "real_vllm", "inventory", "ssh_config", "mirror", "registry", "hub"):
         if key in record:
             info[key] = record[key]
     return info
@@ -241,6 +264,9 @@ def format_status(info: dict[str, Any]) -> str:
         lines.append(f"hf hub:    {hub['url']}  ({hub['name']}, stand-in repos: {', '.join(hub['models'])})")
     if "image" in info:
         lines.append(f"image:     {info['image']}")
+    if info.get("real_vllm"):
+        real = info["real_vllm"]
+        lines.append(f"real vLLM: {real['host']} serves {real['image']} (CPU build; the other hosts: the stand-in)")
     if "inventory" in info:
         lines.append(f"inventory: {info['inventory']}")
         lines.append(f"ssh:       ssh -F {info['ssh_config']} {PREFIX}-1")
