@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import ansible_runner
@@ -62,6 +63,17 @@ class Lab:
             self._dirty.discard(name)
         self._hosts.clear()
         self.record = lab_cycle.up(self.paths, hosts=len(self.record["hosts"]))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests on the hosts as `lab up` made them first, then those on converged hosts
+    (fresh_lab recreates every host once, then site.yml converges them): a raw-host test that ran
+    after the converge would meet a converged host, and its changes would break later runs."""
+    here = Path(__file__).resolve().parent
+    slots = [i for i, item in enumerate(items) if here in Path(item.path).resolve().parents]
+    ordered = sorted((items[i] for i in slots), key=lambda item: "fresh_lab" in item.fixturenames)
+    for index, item in zip(slots, ordered, strict=True):
+        items[index] = item
 
 
 @pytest.fixture(scope="session")

@@ -164,11 +164,24 @@ class RealVllm:
         self.current = None
 
 
+_POOLS: list[RealVllm] = []
+
+
 @pytest.fixture(scope="session")
 def real_vllm(real_venv: Path, tiny_models: dict[str, Path]) -> Iterator[RealVllm]:
     pool = RealVllm(real_venv, tiny_models)
+    _POOLS.append(pool)
     yield pool
     pool.stop()
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Stop the server once this directory's last test ran: the session fixture would keep its
+    ~3 GiB alive through the lab tests (whose real-vLLM host needs its own ~2.2 GiB)."""
+    if HERE in Path(item.path).resolve().parents and (
+            nextitem is None or HERE not in Path(nextitem.path).resolve().parents):
+        for pool in _POOLS:
+            pool.stop()
 
 
 @pytest.fixture(scope="session", autouse=True)
