@@ -12,7 +12,8 @@ import yaml
 
 from vllm_fleet import profiles, schema
 from vllm_fleet.cli import main
-from vllm_fleet.lab.realvllm import TINY_REPO_ID, cpu_host_vars, cpu_overrides, load_cpu_profile
+from vllm_fleet.lab.cpu_profile import cpu_host_vars, cpu_overrides, load_cpu_profile
+from vllm_fleet.lab.realvllm import TINY_REPO_ID
 from vllm_fleet.profiles import resolve_serving
 from vllm_fleet.serve_args import flags_of, serve_args, serve_env
 

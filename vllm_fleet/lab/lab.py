@@ -25,8 +25,9 @@ from .hub import ensure_hub
 from .inventory import mirror_url, write_inventory
 from .keys import ensure_ssh_key, write_ssh_config
 from .proc import LabError, docker, log, run
-from .realvllm import IMAGE_NAME as REAL_IMAGE_NAME
-from .realvllm import build_image, ensure_tiny_repo, publish
+from .realvllm import ensure_tiny_repo
+from .realvllm_image import IMAGE_NAME as REAL_IMAGE_NAME
+from .realvllm_image import build_image, publish
 from .repos import build_repositories
 from .services import build_and_push, ensure_mirror, ensure_registry, registry_has
 
