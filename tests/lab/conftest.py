@@ -32,6 +32,9 @@ MIN_HOSTS = 5  # hosts 1-4: the stand-in; host 5: real vLLM (config.REAL_VLLM_HO
 class Lab:
     paths: LabPaths
     record: dict[str, Any]
+    # True when this session started the lab: its hosts are then as `lab up` made them, except
+    # those marked dirty.
+    started_here: bool = False
     _dirty: set[str] = field(default_factory=set)
     _hosts: dict[str, Any] = field(default_factory=dict)
 
@@ -88,7 +91,7 @@ def lab() -> Iterator[Lab]:
         record = lab_cycle.up(paths, hosts=hosts)
     except LabError as exc:
         pytest.fail(f"`vllm-fleet lab up` failed: {exc}", pytrace=False)
-    the_lab = Lab(paths, record)
+    the_lab = Lab(paths, record, started_here=not was_up)
     yield the_lab
     if os.environ.get("VLLM_FLEET_LAB_NO_RESET"):
         return
@@ -105,7 +108,9 @@ def lab() -> Iterator[Lab]:
 
 @pytest.fixture(scope="session")
 def fresh_lab(lab):
-    lab.recreate(lab.host_names)
+    # Hosts of a lab this session started are fresh unless a raw-host test dirtied them; a lab
+    # that was already up may hold converged hosts from earlier runs.
+    lab.recreate(sorted(lab._dirty) if lab.started_here else lab.host_names)
     for name in lab.host_names:  # converged and drilled: rebuilt from scratch after the session
         lab.dirty(name)
     return lab

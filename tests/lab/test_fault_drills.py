@@ -114,7 +114,10 @@ def test_unreachable_host_mid_run_the_others_complete(converged, tmp_path) -> No
         return True
 
     try:
-        r = run_playbook("site.yml", converged.paths.inventory, tmp_path / "run", limit=STANDIN_HOPPER, event_handler=on_event)
+        # The stages before the cut (validate, preflight) and after it (vllm, smoke, the report);
+        # cuda and docker, already converged, would only add time.
+        r = run_playbook("site.yml", converged.paths.inventory, tmp_path / "run", limit=STANDIN_HOPPER,
+                         cmdline="--skip-tags cuda,docker", event_handler=on_event)
     finally:
         subprocess.run(["docker", "exec", H2, "systemctl", "start", "ssh.service"], check=True)
     assert cut, "the run never reached the vllm stage"
@@ -137,8 +140,7 @@ def test_unreachable_host_mid_run_the_others_complete(converged, tmp_path) -> No
 def test_playbook_killed_mid_converge_rerun_converges(converged, tmp_path) -> None:
     """ansible-playbook is SIGKILLed right after it wrote a changed .args file, before its
     restart handler: the container still runs the old flags. The re-run restarts it anyway (the
-    container's label, a fingerprint of the files it started from, no longer matches the files),
-    and the run after that changes nothing."""
+    container's label, a fingerprint of the files it started from, no longer matches the files)."""
     host = converged.host(H1)
     inventory = converged.paths.inventory
     overrides = lab_overrides(inventory)
@@ -176,9 +178,6 @@ def test_playbook_killed_mid_converge_rerun_converges(converged, tmp_path) -> No
         assert completes(host)
         assert _label(host) == _fingerprint(host)
 
-        third = run_playbook("playbooks/vllm.yml", inventory, tmp_path / "third", limit=H1,
-                             extravars={"vllm_fleet_overrides": changed})
-        assert third.rc == 0 and not (third.stats or {}).get("changed"), third.stats
     finally:
         back = run_playbook("playbooks/vllm.yml", inventory, tmp_path / "back", limit=H1)
         assert back.rc == 0, failed_messages(back)

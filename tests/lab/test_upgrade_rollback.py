@@ -22,7 +22,7 @@ from vllm_fleet.lab.variants import build_variant
 pytestmark = pytest.mark.lab
 
 HOPPER = (H1, H2)
-FAST_HEALTH = {"vllm_fleet_upgrade_health_retries": 12, "vllm_fleet_upgrade_health_delay": 5}
+FAST_HEALTH = {"vllm_fleet_upgrade_health_retries": 30, "vllm_fleet_upgrade_health_delay": 2}
 
 
 def run_play(playbook: str, inventory: Path, tmp: Path, *, limit: str,

@@ -150,12 +150,14 @@ def write_inventory(paths: LabPaths, hosts: list[LabHost], digest: str, hub_endp
         "cuda_reboot_boot_time_command": "awk '{print $22}' /proc/1/stat",
         "preflight_image_size_gib": 1,
         "preflight_disk_margin_gib": 1,
+        "vllm_restart_sec": 5,
         "vllm_watchdog_interval_sec": 5,
         "vllm_watchdog_failures": 2,
         "vllm_watchdog_timeout_sec": 5,
     }, "# Lab-only values. vault_vllm_fleet_api_key: a real site keeps it in its vault (spark needs it).\n"
        "# preflight_*: the stand-in image is small and the lab shares one VM disk between its hosts.\n"
-       "# vllm_watchdog_*: the stand-in loads in seconds, so the fault drills need not wait minutes.\n"
+       "# vllm_restart_sec, vllm_watchdog_*: the stand-in loads in seconds, so the fault drills need\n"
+       "# not wait minutes.\n"
        "# cuda_reboot_boot_time_command: a lab host reboots by restarting its container, which keeps\n"
        "# the VM kernel's boot_id; the start time of PID 1 changes instead (for reboot's boot_time_command).\n")
 
