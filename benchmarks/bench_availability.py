@@ -6,8 +6,6 @@ machine serving the vLLM stand-in (a test double): lab figures, not GPU figures.
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import threading
 import time
 from pathlib import Path
@@ -21,9 +19,9 @@ from benchmarks.availability import (Request, down_intervals, failed_outside_bat
                                      per_host, windows_from_events)
 from vllm_fleet.lab import lab as lab_cycle
 from vllm_fleet.lab.config import LabPaths
+from vllm_fleet.lab.playbook import run_playbook
 from vllm_fleet.lab.variants import build_variant
 
-REPO = Path(__file__).resolve().parents[1]
 # Every host published on the lab network, with the lab's API key (as spark already is): the
 # clients of a fleet come over the network, not over loopback.
 NETWORK = {"vllm_fleet_bind_address": "0.0.0.0", "vllm_fleet_api_key": "{{ vault_vllm_fleet_api_key }}"}
@@ -31,12 +29,7 @@ FAST_HEALTH = {"vllm_fleet_upgrade_health_retries": 24, "vllm_fleet_upgrade_heal
 
 
 def _play(playbook: str, paths: LabPaths, tmp: Path, extravars: dict[str, Any]) -> ansible_runner.Runner:
-    tmp.mkdir(parents=True, exist_ok=True)
-    r = ansible_runner.run(
-        private_data_dir=str(tmp), playbook=str(REPO / playbook), inventory=str(paths.inventory),
-        extravars=extravars, quiet=True,
-        envvars={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-                 "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"})
+    r = run_playbook(playbook, paths.inventory, tmp, extravars=extravars)
     if r.rc != 0:
         raise RuntimeError(f"{playbook} failed on the lab: {r.stats}")
     return r
@@ -101,7 +94,5 @@ def measure() -> list[dict[str, Any]]:
         digest = build_variant(record, f"release-{label}", [f'LABEL io.vllm-fleet.release="{label}"'])
         release = {**offline, "image": {**offline["image"], "digest": digest}}
         results.append(_upgrade_under_load(paths, tmp / f"upgrade-{serial}", release, serial, models, key))
-    for name in hosts:  # leave the lab as `lab up` makes it
-        lab_cycle.remove_host(name)
-    lab_cycle.up(paths, hosts=len(hosts))
+    lab_cycle.up(paths, hosts=len(hosts), reset=True)  # leave the lab as `lab up` makes it
     return results

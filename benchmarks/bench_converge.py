@@ -35,9 +35,7 @@ def _site(inventory: Path, limit: str | None, extra_env: dict[str, str] | None =
 
 
 def _fresh(paths: LabPaths, names: list[str]) -> None:
-    for name in names:
-        lab_cycle.remove_host(name)
-    lab_cycle.up(paths, hosts=len(names))
+    lab_cycle.up(paths, hosts=len(names), reset=True)
 
 
 def measure() -> dict[str, Any]:

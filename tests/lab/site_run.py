@@ -1,33 +1,17 @@
-"""Run site.yml (or any playbook of the project) through ansible-runner and read the outcome,
-for the lab tests."""
+"""Run site.yml through ansible-runner (vllm_fleet.lab.playbook) and read the outcome, for the
+lab tests."""
 
 from __future__ import annotations
 
 import json
-import os
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import ansible_runner
 
+from vllm_fleet.lab.playbook import run_playbook
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def run_playbook(playbook: str, inventory: Path, tmp: Path, *, limit: str | None = None,
-                 cmdline: str = "", extravars: dict[str, Any] | None = None,
-                 event_handler: Callable[[dict[str, Any]], bool] | None = None) -> ansible_runner.Runner:
-    """`playbook` relative to the repository (site.yml, playbooks/upgrade.yml, ...)."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    return ansible_runner.run(
-        private_data_dir=str(tmp), playbook=str(REPO / playbook), inventory=str(inventory),
-        limit=limit, cmdline=cmdline, extravars=extravars or {}, quiet=True,
-        event_handler=event_handler,
-        # ansible-runner finds ansible-playbook on PATH: the one beside this interpreter.
-        envvars={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-                 "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"},
-    )
 
 
 def run_site(inventory: Path, tmp: Path, *, limit: str | None = None, check: bool = False,

@@ -16,7 +16,8 @@ import ansible_runner
 import pytest
 
 from tests.lab.drills import H1, H2, STANDIN_HOPPER, lab_overrides, serves, snapshot
-from tests.lab.site_run import failed_messages, failures, run_playbook
+from tests.lab.site_run import failed_messages, failures
+from vllm_fleet.lab.playbook import run_playbook
 from vllm_fleet.lab.variants import build_variant
 
 pytestmark = pytest.mark.lab
