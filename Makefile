@@ -7,9 +7,10 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: test lint-yaml lint-ansible unit lab lab-down bench clean
 
-$(STAMP): pyproject.toml constraints.txt
+# The product (src/vllm_fleet, with the test extras) and the lab (lab/, never shipped), editable.
+$(STAMP): pyproject.toml lab/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]' -e lab
 	touch $@
 
 # The lab tests bring the lab up (and down again if they started it); VLLM_FLEET_REAL_VLLM=1
@@ -26,11 +27,11 @@ lint-ansible: $(STAMP)
 # Builds the lab, then the main job on it: site.yml ends with the on-host smoke tests, whose
 # JUnit and JSON results land in artifacts/<host>/.
 lab: $(STAMP)
-	$(BIN)/vllm-fleet lab up
+	$(BIN)/vllm-fleet-lab up
 	ANSIBLE_CONFIG=$(CURDIR)/ansible.cfg $(BIN)/ansible-playbook -i .lab/inventory site.yml
 
 lab-down: $(STAMP)
-	$(BIN)/vllm-fleet lab down
+	$(BIN)/vllm-fleet-lab down
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

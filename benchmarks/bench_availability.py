@@ -17,10 +17,10 @@ import yaml
 
 from benchmarks.availability import (Request, down_intervals, failed_outside_batch, max_down_at_once,
                                      per_host, windows_from_events)
-from vllm_fleet.lab import lab as lab_cycle
-from vllm_fleet.lab.config import LabPaths
-from vllm_fleet.lab.playbook import run_playbook
-from vllm_fleet.lab.variants import build_variant
+from vllm_fleet_lab import lab as lab_cycle
+from vllm_fleet_lab.config import LabPaths
+from vllm_fleet_lab.playbook import run_playbook
+from vllm_fleet_lab.variants import build_variant
 
 # Every host published on the lab network, with the lab's API key (as spark already is): the
 # clients of a fleet come over the network, not over loopback.

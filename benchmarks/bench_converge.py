@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vllm_fleet.lab import lab as lab_cycle
-from vllm_fleet.lab import state as lab_state
-from vllm_fleet.lab.config import LabPaths
+from vllm_fleet_lab import lab as lab_cycle
+from vllm_fleet_lab import state as lab_state
+from vllm_fleet_lab.config import LabPaths
 
 REPO = Path(__file__).resolve().parents[1]
 # What ansible.cfg tunes, set back to Ansible's defaults for the "before" figure.

@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
-from vllm_fleet import profiles
-from vllm_fleet.serve_args import serve_args
+from vllm_fleet.serving import profiles
+from vllm_fleet.serving.args import serve_args
 
 REPO = Path(__file__).resolve().parents[1]
 STANDIN = REPO / "lab" / "vllm-standin" / "bin" / "vllm"

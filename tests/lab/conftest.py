@@ -20,10 +20,10 @@ import pytest
 
 from tests.lab.site_run import run_site
 
-from vllm_fleet.lab import lab as lab_cycle
-from vllm_fleet.lab import state as lab_state
-from vllm_fleet.lab.config import LabPaths
-from vllm_fleet.lab.proc import LabError
+from vllm_fleet_lab import lab as lab_cycle
+from vllm_fleet_lab import state as lab_state
+from vllm_fleet_lab.config import LabPaths
+from vllm_fleet_lab.proc import LabError
 
 MIN_HOSTS = 5  # hosts 1-4: the stand-in; host 5: real vLLM (config.REAL_VLLM_HOST_INDEX)
 
@@ -90,7 +90,7 @@ def lab() -> Iterator[Lab]:
     try:
         record = lab_cycle.up(paths, hosts=hosts)
     except LabError as exc:
-        pytest.fail(f"`vllm-fleet lab up` failed: {exc}", pytrace=False)
+        pytest.fail(f"`vllm-fleet-lab up` failed: {exc}", pytrace=False)
     the_lab = Lab(paths, record, started_here=not was_up)
     yield the_lab
     if os.environ.get("VLLM_FLEET_LAB_NO_RESET"):

@@ -1,4 +1,4 @@
-"""Run site.yml through ansible-runner (vllm_fleet.lab.playbook) and read the outcome, for the
+"""Run site.yml through ansible-runner (vllm_fleet_lab.playbook) and read the outcome, for the
 lab tests."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 import ansible_runner
 
-from vllm_fleet.lab.playbook import run_playbook
+from vllm_fleet_lab.playbook import run_playbook
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -254,8 +254,8 @@ def test_a_full_disk_fails_with_a_clear_error_and_no_snapshot_file(hub_root: Pat
 
 
 def test_the_labs_standin_repos_download_for_every_profile_model(tmp_path: Path):
-    from vllm_fleet.lab.config import LabPaths
-    from vllm_fleet.lab.hub import model_ids, write_repos
+    from vllm_fleet_lab.config import LabPaths
+    from vllm_fleet_lab.hub import model_ids, write_repos
 
     paths = LabPaths(tmp_path / "lab")
     ids = write_repos(paths)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 pytestmark = pytest.mark.lab
 
@@ -72,7 +73,7 @@ def test_hosts_boot_systemd_and_answer_ssh_with_the_lab_key(lab):
 
 
 def test_second_lab_up_reuses_everything(lab):
-    from vllm_fleet.lab import lab as lab_cycle
+    from vllm_fleet_lab import lab as lab_cycle
 
     started = time.monotonic()
     record = lab_cycle.up(lab.paths, hosts=len(lab.host_names))
@@ -100,14 +101,16 @@ def test_a_host_comes_back_from_a_reboot(lab):
     assert sh(host, "awk '{print $22}' /proc/1/stat").stdout.strip() != pid1_start
 
 
-def test_inventory_carries_mirrors_image_and_standin_flag(lab):
+def test_inventory_carries_mirrors_image_and_standin_waivers(lab):
     inv = lab.paths.inventory
     offline = (inv / "group_vars/all/offline.yml").read_text()
     assert f"cuda_repo_base_url: {MIRROR}/compute/cuda/repos" in offline
     assert f"nvidia_container_toolkit_repo_base_url: {MIRROR}/libnvidia-container" in offline
     assert lab.record["image_digest"] in offline
     spark_host = (inv / "host_vars/vllm-fleet-lab-3.yml").read_text()
-    assert "vllm_fleet_lab_standin: true" in spark_host
+    waivers = yaml.safe_load(spark_host)["vllm_fleet_waivers"]
+    assert sorted(waivers) == ["VF102", "VF113"] and all("lab stand-in" in r for r in waivers.values())
+    assert "vllm_fleet_waivers" not in (inv / "host_vars/vllm-fleet-lab-1.yml").read_text()
     assert "vllm-fleet-lab-3" in (inv / "hosts.yml").read_text().split("spark:")[1].split("fallback:")[0]
 
 

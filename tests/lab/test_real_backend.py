@@ -11,8 +11,8 @@ import yaml
 
 from tests.lab.drills import H1
 from tests.lab.site_run import REPO, failed_messages, failures
-from vllm_fleet.profiles import resolve_serving
-from vllm_fleet.serve_args import serve_args
+from vllm_fleet.serving.profiles import resolve_serving
+from vllm_fleet.serving.args import serve_args
 
 pytestmark = pytest.mark.lab
 

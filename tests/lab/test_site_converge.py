@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from tests.lab.site_run import failed_messages, failures, run_site
-from vllm_fleet.profiles import resolve_serving
-from vllm_fleet.serve_args import serve_args
+from vllm_fleet.serving.profiles import resolve_serving
+from vllm_fleet.serving.args import serve_args
 
 pytestmark = pytest.mark.lab
 

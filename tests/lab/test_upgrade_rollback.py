@@ -17,8 +17,8 @@ import pytest
 
 from tests.lab.drills import H1, H2, STANDIN_HOPPER, lab_overrides, serves, snapshot
 from tests.lab.site_run import failed_messages, failures
-from vllm_fleet.lab.playbook import run_playbook
-from vllm_fleet.lab.variants import build_variant
+from vllm_fleet_lab.playbook import run_playbook
+from vllm_fleet_lab.variants import build_variant
 
 pytestmark = pytest.mark.lab
 

@@ -75,8 +75,8 @@ CLI_NEGATIVE: dict[str, list[str]] = {
 
 def rendered_cases() -> dict[str, list[str]]:
     """Every profile's `vllm serve` args (product renderer), plus the lab's own serve command."""
-    from vllm_fleet.profiles import profile_names, resolve_serving
-    from vllm_fleet.serve_args import serve_args
+    from vllm_fleet.serving.profiles import profile_names, resolve_serving
+    from vllm_fleet.serving.args import serve_args
 
     cases = {f"profile:{name}": serve_args(resolve_serving(name)) for name in profile_names()}
     cases["lab:serve.py"] = serve.serve_command("/models/tiny", 8000, api_key="k")[2:]

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from tests.realvllm.support import REPO, run_in_venv
-from vllm_fleet.lab.cpu_profile import cpu_overrides
-from vllm_fleet.profiles import profile_names, resolve_serving
-from vllm_fleet.serve_args import serve_args
+from vllm_fleet_lab.cpu_profile import cpu_overrides
+from vllm_fleet.serving.profiles import profile_names, resolve_serving
+from vllm_fleet.serving.args import serve_args
 
 CHECK = r"""
 import contextlib, io, json, sys

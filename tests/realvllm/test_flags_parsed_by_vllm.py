@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from tests.realvllm.support import REPO, VLLM_VERSION
-from vllm_fleet.profiles import available_in, profile_names, releases, resolve_serving, version_tuple
-from vllm_fleet.serve_args import flags_of, serve_args
+from vllm_fleet.serving.profiles import profile_names, resolve_serving
+from vllm_fleet.serving.releases import available_in, releases, version_tuple
+from vllm_fleet.serving.args import flags_of, serve_args
 
 pytestmark = pytest.mark.realvllm
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.unit.vllm_render import (ANSIBLE_PLAYBOOK, API_KEY, CASES, FAKE_DOCKER, REPO,
-                                    _case_profile, _instances)
+                                    _case_profile, _instances, _unified)
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +31,9 @@ def rendered(tmp_path_factory) -> dict[str, Path]:
             "ansible_python_interpreter": sys.executable,
             "vllm_fleet_profile": _case_profile(case),
             "vllm_fleet_overrides": spec.get("overrides", {}),
-            "vllm_fleet_gpu": {"count": gpu_count},
+            "vllm_fleet_gpu": {"count": gpu_count, "unified_memory": _unified(case)},
+            "vllm_fleet_cpu_arch": "x86_64",
+            "vllm_fleet_driver_branch": 580,
             "vllm_fleet_instances": instances,
             "vllm_fleet_bind_address": "0.0.0.0",
             "vllm_fleet_api_key": API_KEY,
@@ -57,10 +59,13 @@ def rendered(tmp_path_factory) -> dict[str, Path]:
                     "name": "Render the vllm role's files",
                     "hosts": "all",
                     "gather_facts": False,
+                    # The contract mapping the collection's playbooks use: inventory -> role variables.
+                    "vars_files": [str(REPO / "playbooks" / "vars" / "contract.yml")],
                     "tasks": [
                         {"name": "Check the serving configuration", "ansible.builtin.include_role": {
-                            "name": "vllm", "tasks_from": "assert.yml"}},
-                        {"name": "Render", "ansible.builtin.include_role": {"name": "vllm", "tasks_from": "render.yml"}},
+                            "name": "vllm_fleet.fleet.vllm", "tasks_from": "assert.yml"}},
+                        {"name": "Render", "ansible.builtin.include_role": {
+                            "name": "vllm_fleet.fleet.vllm", "tasks_from": "render.yml"}},
                     ],
                 }
             ]

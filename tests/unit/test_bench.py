@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.standin_server import STANDIN, standin
-from vllm_fleet import bench, cli
+from vllm_fleet import cli
+from vllm_fleet.bench import load as bench
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = "nvidia/Qwen3.6-35B-A3B-NVFP4"

@@ -233,7 +233,7 @@ FAST_YAML_CASES = [
 def test_fast_yaml_agrees_with_pyyaml(text: str) -> None:
     import yaml
 
-    from vllm_fleet.inventory import _InventoryLoader, _fast_yaml
+    from vllm_fleet.inventory.reader import _InventoryLoader, _fast_yaml
 
     fast = _fast_yaml(text)
     try:
@@ -247,7 +247,7 @@ def test_fast_yaml_agrees_with_pyyaml(text: str) -> None:
 def test_fast_yaml_covers_generated_files(tmp_path: Path, generated: dict[int, Path]) -> None:
     import yaml
 
-    from vllm_fleet.inventory import _InventoryLoader, _fast_yaml
+    from vllm_fleet.inventory.reader import _InventoryLoader, _fast_yaml
 
     fleet = generate(tmp_path / "fleet", 200, 1, "yaml", fleet=True)
     assert _fast_yaml((fleet / "hosts.yml").read_text()) is not None  # the speed-up applies

@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vllm_fleet import profiles, schema
+from vllm_fleet.rules import schema
+from vllm_fleet.serving import profiles
 from vllm_fleet.cli import main
-from vllm_fleet.lab.cpu_profile import cpu_host_vars, cpu_overrides, load_cpu_profile
-from vllm_fleet.lab.realvllm import TINY_REPO_ID
-from vllm_fleet.profiles import resolve_serving
-from vllm_fleet.serve_args import flags_of, serve_args, serve_env
+from vllm_fleet_lab.cpu_profile import cpu_host_vars, cpu_overrides, load_cpu_profile
+from vllm_fleet_lab.config import SPARK_STANDIN_WAIVERS
+from vllm_fleet_lab.realvllm import TINY_REPO_ID
+from vllm_fleet.serving.profiles import resolve_serving
+from vllm_fleet.serving.args import flags_of, serve_args, serve_env
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = {"repository": "vllm-fleet-lab-registry:5000/real-vllm", "digest": "sha256:" + "ab" * 32}
@@ -110,7 +112,7 @@ def test_fallback_host_gets_one_gpu_instance() -> None:
 
 def _lab_like_inventory(root: Path) -> Path:
     """The example's groups and group_vars, one lab stand-in host per group with the real-vLLM
-    host_vars (as vllm_fleet.lab.inventory writes host_vars, plus cpu_host_vars)."""
+    host_vars (as vllm_fleet_lab.inventory writes host_vars, plus cpu_host_vars)."""
     example = REPO / "inventory" / "example"
     groups = ("hopper", "blackwell", "spark", "fallback")
     tree = {"all": {"children": {"gpu": {"children": {g: {"hosts": {f"lab-{g}": None}} for g in groups}}}}}
@@ -122,7 +124,8 @@ def _lab_like_inventory(root: Path) -> Path:
         dest.write_text(path.read_text())
     for group in groups:
         gv = yaml.safe_load((example / "group_vars" / f"{group}.yml").read_text())
-        host = {"vllm_fleet_lab_standin": True, **cpu_host_vars(gv["vllm_fleet_profile"], IMAGE)}
+        waivers = {"vllm_fleet_waivers": dict(SPARK_STANDIN_WAIVERS)} if group == "spark" else {}
+        host = {**waivers, **cpu_host_vars(gv["vllm_fleet_profile"], IMAGE)}
         (root / "host_vars" / f"lab-{group}.yml").write_text(yaml.safe_dump(host, sort_keys=False))
     return root
 

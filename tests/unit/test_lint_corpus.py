@@ -113,7 +113,7 @@ def test_example_reports_what_vllm_reads_on_spark(capsys) -> None:
 def test_unreadable_input_is_exit_2_with_a_sentence(content: bytes, tmp_path: Path) -> None:
     bad = tmp_path / "hosts.yml"
     bad.write_bytes(content)
-    proc = subprocess.run([sys.executable, "-m", "vllm_fleet.cli", "lint", str(bad)], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "vllm_fleet", "lint", str(bad)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.startswith("vllm-fleet: ") and str(bad) in proc.stderr
@@ -122,7 +122,7 @@ def test_unreadable_input_is_exit_2_with_a_sentence(content: bytes, tmp_path: Pa
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     for argv in (["lint"], ["lint", str(tmp_path / "missing")], ["lint", "--from-json", str(tmp_path / "nope.json")]):
-        proc = subprocess.run([sys.executable, "-m", "vllm_fleet.cli", *argv], capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, "-m", "vllm_fleet", *argv], capture_output=True, text=True)
         assert proc.returncode == 2, (argv, proc.stderr)
         assert "Traceback" not in proc.stderr
 

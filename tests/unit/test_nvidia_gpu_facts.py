@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-LIBRARY = REPO / "roles" / "preflight" / "library"
+LIBRARY = REPO / "plugins" / "modules"
 FIXTURES = REPO / "tests" / "fixtures" / "nvidia-smi"
 sys.path.insert(0, str(LIBRARY))
 
@@ -265,7 +265,7 @@ def test_module_runs_through_ansible_with_fake_nvidia_smi(tmp_path: Path) -> Non
 
     assert rc == 0, result
     assert result["changed"] is False
-    facts = result["ansible_facts"]["vllm_fleet_gpu_facts"]
+    facts = result["ansible_facts"]["nvidia_gpu_facts"]
     assert_h100x2_host_facts(facts)
     assert facts["gpus"][1] == {
         "index": 1,

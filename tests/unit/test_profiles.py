@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from vllm_fleet import profiles, schema
-from vllm_fleet.profiles import ProfileError, resolve_serving
-from vllm_fleet.serve_args import flags_of, serve_args, serve_env
+from vllm_fleet.rules import schema
+from vllm_fleet.serving import profiles, releases
+from vllm_fleet.serving.profiles import ProfileError, resolve_serving
+from vllm_fleet.serving.args import flags_of, serve_args, serve_env
 
 
 def test_catalogue_matches_its_schema() -> None:
@@ -32,7 +33,7 @@ def test_every_profile_renders_a_model_and_known_flags(name: str) -> None:
     args = serve_args(cfg)
     assert args[0] == cfg["model"]["id"]
     assert args[args.index("--max-model-len") + 1] == str(cfg["serving"]["max_model_len"])
-    table = profiles.releases()["flags"]
+    table = releases.releases()["flags"]
     assert [f for f in flags_of(args) if f not in table] == []
 
 
@@ -73,9 +74,9 @@ def test_image_override_by_field_and_unknown_names() -> None:
                                                  ("0.16.0", "reasoning", "request_too_large"),
                                                  ("0.28.0", "reasoning", "clamped")])
 def test_version_knowledge(version: str, field: str, style: str) -> None:
-    assert profiles.reasoning_field(version) == field
-    assert profiles.context_error_style(version) == style
+    assert releases.reasoning_field(version) == field
+    assert releases.context_error_style(version) == style
 
 
 def test_driver_minimums() -> None:
-    assert profiles.driver_branch_min(12) == 525 and profiles.driver_branch_min(13) == 580
+    assert releases.driver_branch_min(12) == 525 and releases.driver_branch_min(13) == 580

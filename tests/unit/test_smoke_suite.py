@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import types
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,7 +18,8 @@ from typing import Any
 import pytest
 
 from tests.standin_server import MAX_LEN, STANDIN, free_port, standin
-from vllm_fleet import cli, smoke
+from vllm_fleet import cli
+from vllm_fleet.smoke import parsers, runner, target
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = "nvidia/Qwen3.6-35B-A3B-NVFP4"
@@ -173,7 +173,7 @@ def test_unreachable_server_fails_with_a_sentence(tmp_path: Path) -> None:
 
 
 def test_missing_flags_are_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["smoke", "--url", "http://127.0.0.1:1"]) == smoke.EXIT_USAGE
+    assert cli.main(["smoke", "--url", "http://127.0.0.1:1"]) == runner.EXIT_USAGE
     assert "give --model, --max-model-len" in capsys.readouterr().err
 
 
@@ -187,15 +187,15 @@ def test_inventory_host_gives_url_and_expectations(monkeypatch: pytest.MonkeyPat
     fake = types.ModuleType("vllm_fleet.inventory")
     fake.load_inventory = lambda paths: inventory  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "vllm_fleet.inventory", fake)
-    t = smoke.target_from_inventory(["inv"], "spark1", None, host_checks=True)
+    t = target.target_from_inventory(["inv"], "spark1", None, host_checks=True)
     assert (t.url, t.model, t.max_model_len, t.vllm_version) == ("http://10.0.0.7:8001", MODEL, 32768, "0.28.0")
     assert t.expect_tools and t.expect_spec_decode
     assert Path(t.api_key_file).read_text() == "k3y" and t.api_key_file in t.temp_files
     assert (t.host, t.unit, t.container) == (f"ansible://spark1?ansible_inventory={Path('inv').resolve()}",
                                             "vllm@main.service", "vllm-main")
     assert "--max-model-len" in json.loads(Path(t.expected_args_file).read_text())
-    with pytest.raises(smoke.SmokeError, match="no instance 'other'"):
-        smoke.target_from_inventory(["inv"], "spark1", "other", host_checks=False)
+    with pytest.raises(runner.SmokeError, match="no instance 'other'"):
+        target.target_from_inventory(["inv"], "spark1", "other", host_checks=False)
 
 
 # --- the parsers the host-side checks rely on ----------------------------------------------------
@@ -204,21 +204,21 @@ def test_engine_errors_are_found_but_normal_engine_logs_are_not() -> None:
     lines = ["(EngineCore_DP0 pid=7) INFO 11-27 10:00:00 [core.py] init engine took 12 s",
              "(EngineCore_DP0 pid=7) ERROR 11-27 10:01:00 [core.py] EngineCore encountered a fatal error.",
              "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"]
-    assert smoke.engine_error_lines(lines) == lines[1:]
+    assert parsers.engine_error_lines(lines) == lines[1:]
 
 
 def test_container_args_must_contain_the_rendered_args() -> None:
     expected = ["m", "--max-model-len", "4096", "--enable-chunked-prefill"]
-    assert smoke.args_difference(expected, ["vllm", "serve", *expected]) is None
-    problem = smoke.args_difference(expected, ["vllm", "serve", "m", "--max-model-len", "4096"])
+    assert parsers.args_difference(expected, ["vllm", "serve", *expected]) is None
+    problem = parsers.args_difference(expected, ["vllm", "serve", "m", "--max-model-len", "4096"])
     assert problem and problem.startswith("missing --enable-chunked-prefill")
 
 
 def test_digest_from_reference_or_repo_digests() -> None:
     digest = "sha256:" + "a" * 64
-    assert smoke.image_digest_matches(f"docker.io/vllm/vllm-openai@{digest}", [], digest)
-    assert smoke.image_digest_matches("vllm/vllm-openai:v0.28.0", [f"vllm/vllm-openai@{digest}"], digest)
-    assert not smoke.image_digest_matches("vllm/vllm-openai:v0.28.0", [], digest)
+    assert parsers.image_digest_matches(f"docker.io/vllm/vllm-openai@{digest}", [], digest)
+    assert parsers.image_digest_matches("vllm/vllm-openai:v0.28.0", [f"vllm/vllm-openai@{digest}"], digest)
+    assert not parsers.image_digest_matches("vllm/vllm-openai:v0.28.0", [], digest)
 
 
 def test_spec_counters_from_prometheus_text() -> None:
@@ -226,5 +226,5 @@ def test_spec_counters_from_prometheus_text() -> None:
             'vllm:spec_decode_num_draft_tokens_total{engine="0",model_name="m"} 30.0\n'
             '# TYPE vllm:spec_decode_num_accepted_tokens counter\n'
             'vllm:spec_decode_num_accepted_tokens_total{engine="0",model_name="m"} 24.0\n')
-    assert smoke.spec_counters(text) == (24.0, 30.0)
-    assert smoke.spec_counters("# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running 0\n") is None
+    assert parsers.spec_counters(text) == (24.0, 30.0)
+    assert parsers.spec_counters("# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running 0\n") is None

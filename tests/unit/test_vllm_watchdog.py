@@ -17,7 +17,7 @@ import pytest
 
 from tests.standin_server import standin
 from tests.unit.vllm_render import API_KEY, _instances, load_source
-from vllm_fleet.profiles import resolve_serving
+from vllm_fleet.serving.profiles import resolve_serving
 
 FAKE_SYSTEMCTL = """#!{python}
 import json, sys
@@ -36,17 +36,18 @@ def watchdog(rendered) -> ModuleType:
     return load_source(rendered["spark"] / "libexec" / "vllm-watchdog", "vllm_watchdog")
 
 
-def test_reads_port_model_and_key_from_the_rendered_instance_files(rendered, watchdog):
+def test_the_rendered_manifest_gives_url_model_and_key(rendered, watchdog):
     for case in ("spark", "nasty-args"):
         etc = rendered[case] / "etc"
         for inst in _instances("spark")[1]:
-            lines = (etc / f"{inst['name']}.args").read_text().splitlines()
-            base, model = watchdog.endpoint(lines)
+            manifest = json.loads((etc / f"{inst['name']}.json").read_text())
             # Published on 0.0.0.0: probed over loopback, on the instance's own host port.
-            assert base == f"http://127.0.0.1:{inst['port']}"
+            assert manifest["url"] == f"http://127.0.0.1:{inst['port']}"
+            # extra_args name the model again in nasty-args; vLLM keeps the last one.
             expected = "a b" if case == "nasty-args" else resolve_serving("spark")["model"]["id"]
-            assert model == expected
-            assert watchdog.api_key(etc / f"{inst['name']}.secrets") == API_KEY
+            assert manifest["model"]["served_name"] == expected
+            assert manifest["unit"] == f"vllm@{inst['name']}.service"
+            assert watchdog.api_key(manifest["api_key_file"]) == API_KEY
 
 
 def test_unit_wants_its_watchdog_timer_which_stops_with_it(rendered):
@@ -56,7 +57,7 @@ def test_unit_wants_its_watchdog_timer_which_stops_with_it(rendered):
     assert "PartOf=vllm@%i.service" in timer
     assert "OnUnitActiveSec=30" in timer
     service = (unit / "vllm-watchdog@.service").read_text()
-    assert f"{rendered['spark'] / 'libexec' / 'vllm-watchdog'} %i" in service
+    assert f"{rendered['spark'] / 'libexec' / 'vllm-watchdog'} {rendered['spark'] / 'etc'}/%i.json" in service
     assert "--failures 3" in service and API_KEY not in service
 
 
@@ -78,10 +79,9 @@ class Host:
     def __init__(self, tmp_path: Path, url: str, model: str) -> None:
         self.etc = tmp_path / "etc"
         self.etc.mkdir()
-        port = url.rsplit(":", 1)[1]
-        (self.etc / "main.args").write_text(
-            f"--rm\n--publish\n127.0.0.1:{port}:8000\nimage@sha256:0\n{model}\n--served-model-name\n{model}\n")
-        (self.etc / "main.secrets").write_text("")
+        self.manifest = self.etc / "main.json"
+        self.manifest.write_text(json.dumps({"instance": "main", "unit": "vllm@main.service", "url": url,
+                                             "model": {"served_name": model}, "api_key_file": None}))
         self.state_dir = tmp_path / "state"
         self.bin = tmp_path / "bin"
         self.bin.mkdir()
@@ -98,7 +98,7 @@ class Host:
 
     def run(self, script: Path, *options: str) -> str:
         proc = subprocess.run(
-            [sys.executable, str(script), "main", "--config-dir", str(self.etc), "--state-dir",
+            [sys.executable, str(script), str(self.manifest), "--state-dir",
              str(self.state_dir), "--failures", "2", "--timeout", "3", *options],
             env={**os.environ, "PATH": f"{self.bin}:{os.environ['PATH']}"},
             capture_output=True, text=True, timeout=60)

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from vllm_fleet.profiles import profile_names, resolve_serving
+from vllm_fleet.serving.profiles import profile_names, resolve_serving
 
 REPO = Path(__file__).resolve().parents[2]
 # Quotes, $ and spaces: the secrets file is sourced by sh, so the key must survive its parsing.
@@ -36,6 +36,11 @@ with open({out!r}, "w") as fh:
 
 def _case_profile(case: str) -> str:
     return CASES[case].get("profile", case)
+
+
+def _unified(case: str) -> bool:
+    """Spark cases declare unified memory, as a DGX Spark's inventory does."""
+    return _case_profile(case) == "spark"
 
 
 def _instances(profile: str) -> tuple[int, list[dict]]:

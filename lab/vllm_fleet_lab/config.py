@@ -1,0 +1,173 @@
+"""Names, paths and the host plan of the lab. Everything the lab creates is named here.
+
+Every Docker object carries the label `vllm-fleet-lab=1` and a `vllm-fleet-lab` name prefix, so
+`lab down` can remove exactly what the lab created and nothing else on this machine.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+LABEL = "vllm-fleet-lab"
+LABEL_ARG = f"{LABEL}=1"
+PREFIX = "vllm-fleet-lab"
+NETWORK = PREFIX
+MIRROR = f"{PREFIX}-mirror"
+REGISTRY = f"{PREFIX}-registry"
+REGISTRY_VOLUME = f"{PREFIX}-registry-data"
+HUB = f"{PREFIX}-hub"
+BASE_IMAGE_REPO = f"{PREFIX}/debian12-systemd"
+STANDIN_IMAGE_NAME = "vllm-standin"
+STANDIN_VLLM_VERSION = "0.28.0"
+REGISTRY_PORT = 5000
+MIRROR_PORT = 80
+HUB_PORT = 8080
+
+# Addresses inside the lab network: fixed so inventories and pinned URLs survive restarts.
+MIRROR_HOST_OCTET = 2
+REGISTRY_HOST_OCTET = 3
+HUB_HOST_OCTET = 4
+FIRST_HOST_OCTET = 11
+
+# The upstream URLs an air-gapped site replaces with its mirror (the inventory variables).
+UPSTREAM_CUDA_REPO = "https://developer.download.nvidia.com/compute/cuda/repos"
+UPSTREAM_TOOLKIT_REPO = "https://nvidia.github.io/libnvidia-container"
+UPSTREAM_HF_ENDPOINT = "https://huggingface.co"
+
+# Capabilities that boot systemd here: `--privileged` fails on this VM ("unable to apply caps")
+# because the VM itself lacks CAP_SYS_RESOURCE (see /work/shared/lab-notes.md).
+HOST_RUN_ARGS: tuple[str, ...] = (
+    "--cap-add", "ALL",
+    "--cap-drop", "SYS_RESOURCE",
+    "--security-opt", "apparmor=unconfined",
+    "--security-opt", "seccomp=unconfined",
+    # `reboot` inside a host ends PID 1 and the container; Docker starts it again, so a host
+    # comes back from a reboot (the cuda role reboots after a driver change).
+    "--restart", "unless-stopped",
+    # systemd halts cleanly on SIGRTMIN+3 (docker import cannot set STOPSIGNAL).
+    "--stop-signal", "SIGRTMIN+3",
+    "--tmpfs", "/run",
+    "--tmpfs", "/run/lock",
+    "--tmpfs", "/tmp",
+    # rw, not ro: the nested dockerd inside a lab host creates cgroups for its containers.
+    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+)
+
+
+@dataclass(frozen=True)
+class HostRole:
+    """What one lab host stands in for: its inventory group and stand-in GPU identity."""
+
+    group: str
+    profile: str
+    identity: str  # preset file stem under lab/nvidia-smi-standin/identities/
+    gpu_count: int  # GPUs the host must show; >1 makes a multi-GPU variant of a 1-GPU preset
+    # Rules the host waives in the generated inventory (vllm_fleet_waivers), with the reason:
+    # what a container on this VM cannot be of the machine it stands in for.
+    waivers: tuple[tuple[str, str], ...] = ()
+
+
+# The stand-in GB10 is an x86_64 container in a VM with ~24 GB of memory, not a 128 GB aarch64
+# DGX Spark: its inventory (group spark) says what a Spark is, and these two rules are waived.
+SPARK_STANDIN_WAIVERS = (
+    ("VF102", "lab stand-in: an x86_64 container stands in for the aarch64 DGX Spark"),
+    ("VF113", "lab stand-in: the container shares the lab VM's memory, not a GB10's 128 GB"),
+)
+
+
+# Host N takes HOST_PLAN[(N-1) % len]. The fallback profile serves BF16 with tensor parallel 2,
+# so host 4 shows two A100 80GB cards (the lab writes a 2-GPU variant of the A100 preset).
+HOST_PLAN: tuple[HostRole, ...] = (
+    HostRole("hopper", "hopper", "h100-80gb-hbm3", 1),
+    HostRole("hopper", "hopper", "h200", 1),
+    HostRole("spark", "spark", "gb10", 1, SPARK_STANDIN_WAIVERS),
+    HostRole("fallback", "fallback", "a100-80gb", 2),
+)
+GROUPS: tuple[str, ...] = ("hopper", "blackwell", "spark", "fallback")
+# The lab host that serves REAL vLLM (the CPU build, lab/real-vllm) instead of the stand-in:
+# host 5, a fifth hopper host (H100 identity), so the drills and upgrade tests on hosts 1-4 keep
+# their fast stand-ins. `lab up --real-vllm-host 0` leaves it out.
+REAL_VLLM_HOST_INDEX = 5
+
+
+def host_name(index: int) -> str:
+    return f"{PREFIX}-{index}"
+
+
+def host_role(index: int) -> HostRole:
+    return HOST_PLAN[(index - 1) % len(HOST_PLAN)]
+
+
+@dataclass(frozen=True)
+class LabPaths:
+    """Everything the lab keeps on disk lives under one directory (default <repo>/.lab)."""
+
+    root: Path
+
+    @classmethod
+    def resolve(cls, lab_dir: str | os.PathLike[str] | None) -> "LabPaths":
+        chosen = lab_dir or os.environ.get("VLLM_FLEET_LAB_DIR") or REPO_ROOT / ".lab"
+        return cls(Path(chosen).expanduser().resolve())
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def cache(self) -> Path:
+        """Survives `lab down`: the debootstrap rootfs tarball and downloaded .debs."""
+        return self.root / "cache"
+
+    @property
+    def dockerd_pid(self) -> Path:
+        return self.root / "dockerd.pid"
+
+    @property
+    def dockerd_log(self) -> Path:
+        return self.root / "dockerd.log"
+
+    @property
+    def ssh_dir(self) -> Path:
+        return self.root / "ssh"
+
+    @property
+    def ssh_key(self) -> Path:
+        return self.ssh_dir / "id_ed25519"
+
+    @property
+    def ssh_config(self) -> Path:
+        return self.ssh_dir / "config"
+
+    @property
+    def gnupg(self) -> Path:
+        return self.root / "gnupg"
+
+    @property
+    def debs(self) -> Path:
+        return self.root / "debs"
+
+    @property
+    def www(self) -> Path:
+        """The mirror's document root, bind-mounted read-only into the mirror container."""
+        return self.root / "mirror"
+
+    @property
+    def inventory(self) -> Path:
+        return self.root / "inventory"
+
+    @property
+    def identities(self) -> Path:
+        return self.root / "identities"
+
+    @property
+    def registry_dir(self) -> Path:
+        return self.root / "registry"
+
+    @property
+    def hub(self) -> Path:
+        """The Hugging Face Hub stand-in's repositories (<org>/<name>/), mounted read-only."""
+        return self.root / "hub"

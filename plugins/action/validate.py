@@ -1,0 +1,63 @@
+"""Action plugin vllm_fleet.fleet.validate: hold every host of the play to lint's schema and
+rules, in-process, on the variables Ansible itself resolved (vault decrypted, templates rendered)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible.errors import AnsibleError
+from ansible.plugins.action import ActionBase
+from ansible_collections.vllm_fleet.fleet.plugins.plugin_utils.package import vllm_fleet
+
+NAMESPACE = "vllm_fleet_"
+UNRESOLVED_RULE = "VF003"
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("hosts", "strict"))
+    _requires_connection = False
+
+    def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        result = super().run(tmp, task_vars)
+        task_vars = task_vars or {}
+        vllm_fleet()
+        from vllm_fleet.lint.run import check_fleet_vars
+        from vllm_fleet.rules import ERROR, INFO, WARNING
+        from vllm_fleet.serving.host import is_fleet_host
+
+        hosts = self._task.args.get("hosts") or task_vars.get("ansible_play_hosts_all") or []
+        strict = bool(self._task.args.get("strict", False))
+        hostvars = task_vars["hostvars"]
+        fleet_hosts, lines, errors, warnings, verdicts = [], [], 0, 0, {}
+        for host in hosts:
+            fleet, unresolved = {}, []
+            for key in [k for k in list(hostvars[host]) if str(k).startswith(NAMESPACE)]:
+                try:
+                    fleet[key] = hostvars[host][key]
+                except AnsibleError as exc:
+                    unresolved.append(f"host={host} var={key}: error {UNRESOLVED_RULE}: it cannot be resolved "
+                                      f"({exc.message}); define what it refers to (a vault file for secrets) or remove it")
+            if not is_fleet_host(fleet) and not unresolved:
+                continue
+            fleet_hosts.append(host)
+            if unresolved:
+                errors += len(unresolved)
+                lines += unresolved
+                continue
+            # Hosts of one group usually share every value: judge each distinct set once.
+            key = repr(sorted((k, repr(v)) for k, v in fleet.items()))
+            if key not in verdicts:
+                verdicts[key] = check_fleet_vars(fleet, "")
+            for v in verdicts[key]:
+                if v.severity == INFO:
+                    continue
+                errors += v.severity == ERROR
+                warnings += v.severity == WARNING
+                lines.append(f"host={host} var={v.var}: {v.severity} {v.rule}: {v.message}")
+        failed = errors > 0 or (strict and warnings > 0)
+        summary = (f"{len(fleet_hosts)} fleet host(s) of {len(hosts)} checked: {errors} error(s), {warnings} warning(s)"
+                   + ("" if not failed else "; fix the inventory (`vllm-fleet lint` shows file and line)"))
+        result.update(changed=False, failed=failed, fleet_hosts=fleet_hosts, problems=lines,
+                      msg="\n".join(lines + [summary]) if lines else summary)
+        return result

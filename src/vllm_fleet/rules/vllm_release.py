@@ -1,0 +1,98 @@
+"""Rules about what the pinned vLLM release accepts: parsers, flags and their choices, and the
+environment variables it still reads (the release table, vllm_releases.yml)."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from vllm_fleet.rules.base import ERROR, INFO, WARNING, Finding, HostView, Rule
+from vllm_fleet.serving import profiles, releases
+from vllm_fleet.serving.args import serve_args
+from vllm_fleet.suggest import suggest
+
+
+def _version(h: HostView) -> str:
+    return str(h.cfg["image"].get("vllm_version") or "0")
+
+
+def _profile_env(h: HostView) -> dict:
+    return profiles.catalogue()["profiles"][h.cfg["name"]].get("env") or {}
+
+
+def check_reasoning_parser(h: HostView) -> Iterator[Finding]:
+    parser = h.cfg["serving"].get("reasoning_parser")
+    known = releases.releases()["reasoning_parsers"]
+    if h.cfg["model"].get("reasoning") and not parser:
+        yield ("vllm_fleet_overrides.serving.reasoning_parser",
+               "this is a reasoning model: without reasoning_parser: qwen3, <think>...</think> leaks into content; set it")
+    elif parser and parser not in known:
+        yield ("vllm_fleet_overrides.serving.reasoning_parser",
+               f"there is no reasoning parser named {parser!r}{suggest(parser, known)}")
+
+
+def check_tool_parser(h: HostView) -> Iterator[Finding]:
+    serving = h.cfg["serving"]
+    parser = serving.get("tool_call_parser")
+    known = releases.releases()["tool_call_parsers"]
+    if parser and parser not in known:
+        hint = suggest(parser, known) or f"; use one of {', '.join(known)}"
+        yield "vllm_fleet_overrides.serving.tool_call_parser", f"there is no tool call parser named {parser!r}{hint}"
+    if serving.get("enable_auto_tool_choice") and not parser:
+        yield ("vllm_fleet_overrides.serving.enable_auto_tool_choice",
+               "enable_auto_tool_choice needs tool_call_parser (vLLM refuses to start without it); set qwen3_coder")
+
+
+def _flag_values(args: list[str]) -> Iterator[tuple[str, str | None]]:
+    for i, arg in enumerate(args):
+        if arg.startswith("--"):
+            name, _, inline = arg.partition("=")
+            value = inline or (args[i + 1] if i + 1 < len(args) and not args[i + 1].startswith("--") else None)
+            yield name, value
+
+
+def check_flags_for_version(h: HostView) -> Iterator[Finding]:
+    version = _version(h)
+    table = releases.releases()["flags"]
+    for flag, value in _flag_values(serve_args(h.cfg)):
+        spec = table.get(flag)
+        if spec is None:
+            yield ("vllm_fleet_overrides.serving.extra_args",
+                   f"{flag} is not in vllm-fleet's table of vLLM flags, so it cannot be vouched for on vLLM {version}; "
+                   f"check `vllm serve --help` of that image", WARNING)
+            continue
+        if not releases.available_in(spec, version):
+            bound = f"needs vLLM >= {spec['since']}" if "since" in spec else f"was removed in vLLM {spec['until']}"
+            yield "vllm_fleet_overrides.serving", f"{flag} {bound} but the pinned image has vLLM {version}; drop it or pin a newer image"
+        elif spec.get("choices") and value is not None and value not in spec["choices"]:
+            yield ("vllm_fleet_overrides.serving",
+                   f"{flag} {value!r} is not a valid choice{suggest(value, spec['choices'])} (valid: {', '.join(spec['choices'])})")
+
+
+def check_env_for_version(h: HostView) -> Iterator[Finding]:
+    version = _version(h)
+    table = releases.releases()["env"]
+    catalogue_env = _profile_env(h)
+    env = h.cfg.get("env") or {}
+    for var in sorted(env):
+        spec = table.get(var)
+        where = f"vllm_fleet_overrides.env.{var}"
+        # A dead variable the catalogue keeps on purpose (the seed's Spark trio, documented there)
+        # is a note; one an inventory adds is more likely a mistake, so it warns.
+        severity = INFO if catalogue_env.get(var) == env[var] else WARNING
+        kept = " (kept from the profile's source; it has no effect)" if severity == INFO else ""
+        if spec is None:
+            if var.startswith("VLLM_"):
+                yield (where, f"{var} is not a vLLM environment variable: vLLM {version} ignores it "
+                              f"(logs \"Unknown vLLM environment variable detected\"){kept}", severity)
+        elif spec.get("reader") not in (None, "vllm"):
+            yield where, f"{var} is read by {spec['reader']}, not by vLLM", INFO
+        elif not releases.available_in(spec, version):
+            yield where, f"{var} is not read by vLLM {version} (removed in {spec.get('until')}){kept or '; it has no effect'}", severity
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("VF303", ERROR, "reasoning parser set and known", check_reasoning_parser),
+    Rule("VF304", ERROR, "tool parser exists", check_tool_parser),
+    Rule("VF305", ERROR, "flags valid for the pinned vLLM version", check_flags_for_version),
+    Rule("VF306", WARNING, "env vars read by the pinned vLLM version", check_env_for_version),
+)

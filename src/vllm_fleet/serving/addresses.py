@@ -1,0 +1,52 @@
+"""Where an instance is published and where a client on the host itself reaches it.
+
+The role publishes the container port on the bind address; the smoke suite, the watchdog and
+the role's health waits run on the host and connect to the probe address. Both come from here
+(and reach those readers through the instance manifest), so `::` and `0.0.0.0` mean one thing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+LOOPBACK_V4 = "127.0.0.1"
+LOOPBACK_V6 = "::1"
+# The container's own port: every instance listens on it inside its container.
+CONTAINER_PORT = 8000
+
+
+def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(address)
+    except ValueError:
+        return None
+
+
+def is_loopback(address: str) -> bool:
+    if address == "localhost":
+        return True
+    ip = _ip(address)
+    return bool(ip and ip.is_loopback)
+
+
+def _bracket(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
+
+
+def publish_host(bind_address: str) -> str:
+    """The host part of `docker run --publish HOST:PORT:8000` (IPv6 in brackets)."""
+    return _bracket(bind_address)
+
+
+def probe_host(bind_address: str) -> str:
+    """The address a client on the host itself uses: the wildcard binds answer on loopback."""
+    ip = _ip(bind_address)
+    if bind_address == "localhost" or (ip and ip.is_unspecified and ip.version == 4):
+        return LOOPBACK_V4
+    if ip and ip.is_unspecified:
+        return _bracket(LOOPBACK_V6)
+    return _bracket(bind_address)
+
+
+def probe_url(bind_address: str, port: int) -> str:
+    return f"http://{probe_host(bind_address)}:{int(port)}"

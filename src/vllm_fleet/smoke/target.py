@@ -1,0 +1,114 @@
+"""Where the smoke suite's expectations come from when they are not given as flags: an instance
+manifest the vllm role wrote on the host (what the running server was deployed with), or an
+inventory host (what lint resolves for it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from vllm_fleet.smoke.runner import SmokeError, Target
+
+# What the vllm role names an instance's unit and container by default (role variables
+# vllm_unit_name and vllm_container_prefix); a manifest records the names actually used.
+DEFAULT_UNIT_PREFIX = "vllm"
+DEFAULT_CONTAINER_PREFIX = "vllm-"
+
+
+def _temp_json(prefix: str, data: Any) -> str:
+    fd, path = tempfile.mkstemp(prefix=prefix, suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle)
+    return path
+
+
+def target_from_manifest(path: str, host_checks: bool) -> Target:
+    """The target an instance manifest (/etc/vllm-fleet/<instance>.json) describes."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        expect = doc["expect"]
+        t = Target(url=doc["url"], model=doc["model"]["served_name"], max_model_len=int(doc["max_model_len"]),
+                   vllm_version=doc.get("vllm_version") or None, api_key_file=doc.get("api_key_file"),
+                   expect_tools=bool(expect.get("tools")), expect_spec_decode=bool(expect.get("spec_decode")),
+                   long_prompt_ratio=expect.get("long_prompt_ratio"), timeout=expect.get("request_timeout_s"))
+        if host_checks:
+            t.host, t.unit, t.container = "local://", doc["unit"], doc["container"]
+            t.image_digest = doc["image"]["digest"]
+            t.expected_args_file = _temp_json("vllm-fleet-args-", doc["serve_args"])
+            t.temp_files.append(t.expected_args_file)
+    except OSError as exc:
+        raise SmokeError(f"cannot read the instance manifest {path}: {exc.strerror}") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SmokeError(f"{path} is not an instance manifest written by the vllm role ({exc!r})") from None
+    return t
+
+
+def _render(value: Any, vars_: dict[str, Any], depth: int = 5) -> Any:
+    """Resolve `{{ var }}` indirections (e.g. vllm_fleet_api_key: "{{ vault_key }}") the way a
+    play would see them, from the host's own variables. Vault values stay opaque."""
+    import jinja2
+
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    while isinstance(value, str) and "{{" in value and depth > 0:
+        try:
+            value = env.from_string(value).render(vars_)
+        except jinja2.TemplateError as exc:
+            raise SmokeError(f"cannot resolve {value!r} from the inventory ({exc}); pass --api-key-file") from None
+        depth -= 1
+    return value
+
+
+def target_from_inventory(paths: list[str], host: str, instance: str | None, host_checks: bool) -> Target:
+    from vllm_fleet.inventory import load_inventory
+    from vllm_fleet.serving.args import serve_args
+    from vllm_fleet.serving.host import is_fleet_host, plan_host
+    from vllm_fleet.serving.instances import container_name, unit_name
+
+    inventory = load_inventory(paths)
+    if host not in inventory.hosts:
+        raise SmokeError(f"host {host!r} is not in the inventory {', '.join(paths)}")
+    vars_ = inventory.hosts[host].vars
+    if not is_fleet_host(vars_):
+        raise SmokeError(f"host {host!r} has no vllm_fleet_profile; it is not a fleet host")
+    plan = plan_host(vars_)
+    cfg = plan.serving
+    serving, smoke_cfg = cfg["serving"], cfg.get("smoke") or {}
+    if instance is None:
+        inst = plan.instances[0]
+    else:
+        inst = next((i for i in plan.instances if i.name == instance), None)
+        if inst is None:
+            raise SmokeError(f"the host has no instance {instance!r}; its instances are "
+                             f"{', '.join(i.name for i in plan.instances)}")
+    address = vars_.get("ansible_host") or host
+    key = _render(vars_.get("vllm_fleet_api_key"), vars_)
+    if key is not None and not isinstance(key, str):
+        print("vllm-fleet: vllm_fleet_api_key is vault-encrypted here; pass --api-key-file to check the key",
+              file=sys.stderr)
+    t = Target(
+        url=f"http://{address}:{inst.port}", model=cfg["model"]["id"],
+        max_model_len=int(serving["max_model_len"]), vllm_version=str(cfg["image"]["vllm_version"]),
+        api_key_file=None,
+        expect_tools=bool(serving.get("enable_auto_tool_choice")),
+        expect_spec_decode=serving.get("speculative_config") is not None,
+        long_prompt_ratio=smoke_cfg.get("long_prompt_ratio"), timeout=smoke_cfg.get("request_timeout_s"),
+    )
+    if isinstance(key, str) and key:
+        fd, t.api_key_file = tempfile.mkstemp(prefix="vllm-fleet-key-")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(key)
+        t.temp_files.append(t.api_key_file)
+    if host_checks:
+        # Through Ansible itself, so the checks reach the host exactly as the play did (user,
+        # key, port, ssh arguments and host-key policy all come from the inventory and config).
+        t.host = f"ansible://{host}?ansible_inventory={os.path.abspath(paths[0])}"
+        t.unit = unit_name(DEFAULT_UNIT_PREFIX, inst.name)
+        t.container = container_name(DEFAULT_CONTAINER_PREFIX, inst.name)
+        t.image_digest = cfg["image"]["digest"]
+        t.expected_args_file = _temp_json("vllm-fleet-args-", serve_args(cfg))
+        t.temp_files.append(t.expected_args_file)
+    return t
