@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import types
+import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.standin_server import MAX_LEN, STANDIN, free_port, standin
 from vllm_fleet import cli
@@ -179,23 +180,148 @@ def test_missing_flags_are_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
 
 # --- from the inventory -----------------------------------------------------------------------
 
-def test_inventory_host_gives_url_and_expectations(monkeypatch: pytest.MonkeyPatch) -> None:
+def _fleet_host(port: int, *more_ports: int, key: str | None = None) -> dict[str, Any]:
+    """A blackwell host served by the stand-in at `port` (and more instances at `more_ports`)."""
+    ports = (port, *more_ports)
+    host = {"ansible_host": "127.0.0.1", "vllm_fleet_profile": "blackwell",
+            "vllm_fleet_overrides": {"serving": {"max_model_len": MAX_LEN}},
+            "vllm_fleet_instances": [{"name": "main" if i == 0 else f"i{i}", "gpus": [i], "port": p}
+                                     for i, p in enumerate(ports)]}
+    if key:
+        host["vllm_fleet_api_key"] = key
+    return host
+
+
+def write_inventory(path: Path, port: int, dead: int) -> Path:
+    """Group blackwell: bw-01 and bw-02 (the stand-in) and bastion (no profile); group rack1:
+    bw-01 and h-01, whose two instances listen nowhere."""
+    inventory = {"all": {"children": {
+        "blackwell": {"hosts": {"bw-01": _fleet_host(port, key="s3cret"), "bw-02": _fleet_host(port, key="s3cret"),
+                                "bastion": {"ansible_host": "127.0.0.1"}}},
+        "hopper": {"hosts": {"h-01": _fleet_host(dead, dead)}},
+        "rack1": {"hosts": {"bw-01": None, "h-01": None}},
+    }}}
+    path.write_text(yaml.safe_dump(inventory, sort_keys=False))
+    return path
+
+
+def run_cli(tmp_path: Path, *argv: str) -> tuple[int, str, str]:
+    code = f"import sys; from vllm_fleet.cli import main; sys.exit(main({list(argv)!r}))"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory):
+    """An inventory whose blackwell hosts are served by one stand-in (which enforces their key)."""
+    if not STANDIN.exists():
+        pytest.skip(f"the vLLM stand-in is not at {STANDIN}")
+    base = tmp_path_factory.mktemp("fleet")
+    with standin(base, extra=("--api-key", "s3cret")) as url:
+        yield write_inventory(base / "hosts.yml", int(url.rsplit(":", 1)[1]), free_port())
+
+
+def test_a_group_checks_every_fleet_host_of_it(fleet: Path, tmp_path: Path) -> None:
+    out, junit = tmp_path / "smoke.json", tmp_path / "smoke.xml"
+    code, stdout, stderr = run_cli(tmp_path, "smoke", "-i", str(fleet), "-l", "blackwell", "--json", str(out),
+                                   "--junit", str(junit))
+    assert code == 0, stdout + stderr
+    assert "skipped bastion: no vllm_fleet_profile" in stdout
+    assert stdout.index("== bw-01/main ==") < stdout.index("== bw-02/main ==")
+    assert stdout.rstrip().endswith("2 of 2 instances passed (1 host(s) skipped: bastion)")
+    doc = json.loads(out.read_text())
+    assert (doc["passed"], doc["instances_passed"], doc["instances_total"]) == (True, 2, 2)
+    assert doc["skipped_hosts"] == [{"host": "bastion", "reason": "no vllm_fleet_profile, so not a fleet host"}]
+    assert [(t["host"], t["instance"], t["passed"]) for t in doc["targets"]] == [("bw-01", "main", True),
+                                                                                 ("bw-02", "main", True)]
+    for t in doc["targets"]:
+        assert {n for n, o in outcomes(t).items() if o == "passed"} == API_CHECKS  # the key is enforced too
+        # The host-side checks were not asked for: the reason names this command's flag.
+        for check in HOST_CHECKS:
+            assert message(t, check).startswith("host-side checks were not asked for: add --host-checks"), t
+    xml = ET.parse(junit).getroot()
+    assert [s.get("name") for s in xml.iter("testsuite")] == ["bw-01/main", "bw-02/main"]
+    assert xml.get("tests") == str(2 * len(API_CHECKS | HOST_CHECKS))
+    assert "test_health[bw-02/main]" in {c.get("name") for c in xml.iter("testcase")}
+
+
+def test_an_intersection_with_a_failing_host(fleet: Path, tmp_path: Path) -> None:
+    out = tmp_path / "smoke.json"
+    code, stdout, stderr = run_cli(tmp_path, "smoke", "-i", str(fleet), "-l", "rack1:!bastion", "--json", str(out))
+    assert code == 1, stdout + stderr
+    assert "3 instance(s) to check, one after another: bw-01/main, h-01/main, h-01/i1" in stdout
+    assert "not passed: h-01/main, h-01/i1" in stdout
+    assert stdout.rstrip().endswith("1 of 3 instances passed")
+    doc = json.loads(out.read_text())
+    assert [(t["host"], t["instance"], t["passed"]) for t in doc["targets"]] == [
+        ("bw-01", "main", True), ("h-01", "main", False), ("h-01", "i1", False)]
+    assert "cannot reach" in message(doc["targets"][1], "test_health")
+    # --instance picks one instance of each host; hosts without it are skipped with a note.
+    code, stdout, _ = run_cli(tmp_path, "smoke", "-i", str(fleet), "-l", "bw-01:h-01", "--instance", "i1")
+    assert code == 1 and "skipped bw-01: no instance 'i1' (its instances: main)" in stdout
+    assert stdout.rstrip().endswith("0 of 1 instances passed (1 host(s) skipped: bw-01)")
+
+
+def test_inventory_selection_error_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    inventory = write_inventory(tmp_path / "hosts.yml", free_port(), free_port())
+    cases = {("-l", "sprak"): "host pattern 'sprak' matches no host or group of the inventory; did you mean",
+             ("-l", "blackwell:&hopper"): "the limit 'blackwell:&hopper' selects no host",
+             ("-l", "bastion"): "selects 1 host(s) but no instance to check (bastion: no vllm_fleet_profile",
+             ("-l", "blackwell", "--instance", "other"): "no instance 'other'",
+             ("-l", "blackwell", "--url", "http://127.0.0.1:1"): "--url overrides one instance's URL",
+             (): "choose the hosts with -l PATTERN"}
+    for argv, says in cases.items():
+        assert cli.main(["smoke", "-i", str(inventory), *argv]) == runner.EXIT_USAGE, argv
+        err = capsys.readouterr().err
+        assert says in err and "internal error" not in err, (argv, err)
+    assert cli.main(["smoke", "--url", "http://127.0.0.1:1", "-l", "spark"]) == runner.EXIT_USAGE
+    assert "give -i INVENTORY too" in capsys.readouterr().err
+
+
+def test_a_host_whose_profile_does_not_resolve_is_reported_not_crashed(tmp_path: Path) -> None:
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"bad-01": {"vllm_fleet_profile": "no-such-profile"}}}}))
+    out = tmp_path / "smoke.json"
+    code, stdout, stderr = run_cli(tmp_path, "smoke", "-i", str(inventory), "-l", "all", "--json", str(out))
+    assert code == runner.EXIT_USAGE, stdout + stderr
+    assert "NOT CHECKED: host 'bad-01':" in stdout and "internal error" not in stderr
+    assert "0 of 1 instances passed" in stdout
+    assert json.loads(out.read_text())["targets"][0]["error"].startswith("host 'bad-01':")
+
+
+def test_inventory_host_gives_url_and_expectations(tmp_path: Path) -> None:
     host_vars = {"ansible_host": "10.0.0.7", "vllm_fleet_profile": "spark", "vllm_fleet_api_key": "k3y",
                  "vllm_fleet_overrides": {"serving": {"max_model_len": 32768}},
                  "vllm_fleet_instances": [{"name": "main", "gpus": [0], "port": 8001}]}
-    inventory = types.SimpleNamespace(hosts={"spark1": types.SimpleNamespace(vars=host_vars)})
-    fake = types.ModuleType("vllm_fleet.inventory")
-    fake.load_inventory = lambda paths: inventory  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "vllm_fleet.inventory", fake)
-    t = target.target_from_inventory(["inv"], "spark1", None, host_checks=True)
+    inventory = tmp_path / "inv.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"children": {"spark": {"hosts": {"spark1": host_vars}}}}}))
+    t = target.target_from_inventory([str(inventory)], "spark1", None, host_checks=True)
     assert (t.url, t.model, t.max_model_len, t.vllm_version) == ("http://10.0.0.7:8001", MODEL, 32768, "0.28.0")
     assert t.expect_tools and t.expect_spec_decode
     assert Path(t.api_key_file).read_text() == "k3y" and t.api_key_file in t.temp_files
-    assert (t.host, t.unit, t.container) == (f"ansible://spark1?ansible_inventory={Path('inv').resolve()}",
+    assert (t.host, t.unit, t.container) == (f"ansible://spark1?ansible_inventory={inventory.resolve()}",
                                             "vllm@main.service", "vllm-main")
     assert "--max-model-len" in json.loads(Path(t.expected_args_file).read_text())
     with pytest.raises(runner.SmokeError, match="no instance 'other'"):
-        target.target_from_inventory(["inv"], "spark1", "other", host_checks=False)
+        target.target_from_inventory([str(inventory)], "spark1", "other", host_checks=False)
+    # The group selects the same host, with the same target.
+    selection = target.select_inventory_targets([str(inventory)], "spark", None, host_checks=False)
+    assert [(it.host, it.instance, it.target.url) for it in selection.targets] == [("spark1", "main", t.url)]
+    assert selection.targets[0].target.host_hint == target.INVENTORY_HOST_HINT
+    for path in t.temp_files + selection.temp_files():
+        Path(path).unlink()
+
+
+def test_manifest_mode_names_host_checks_too(tmp_path: Path) -> None:
+    manifest = tmp_path / "main.json"
+    manifest.write_text(json.dumps({"url": "http://127.0.0.1:8000", "model": {"served_name": MODEL},
+                                    "max_model_len": MAX_LEN, "expect": {}}))
+    t = target.target_from_manifest(str(manifest), host_checks=False)
+    assert t.host is None and t.host_hint == target.MANIFEST_HOST_HINT
+    args = runner.pytest_args(t, None, Path("suite"))
+    assert args[args.index("--host-checks-hint") + 1] == target.MANIFEST_HOST_HINT
+    plain = runner.pytest_args(runner.Target(url="http://x:1", model=None, max_model_len=None), None, Path("suite"))
+    assert "--host-checks-hint" not in plain  # --url mode: the suite's own reason, naming --host
 
 
 # --- the parsers the host-side checks rely on ----------------------------------------------------

@@ -16,9 +16,11 @@ import argparse
 import asyncio
 import json
 import math
+import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, TextIO
 
 import httpx
 
@@ -76,6 +78,59 @@ def parse_levels(text: str) -> list[int]:
     if not levels or min(levels) < 1:
         raise argparse.ArgumentTypeError("--concurrency levels must be 1 or more")
     return levels
+
+
+def requests_for_level(level: int, per_level: int | None) -> int:
+    """Requests sent at a level: --requests-per-level (default max(8, 2 x level)), but never
+    fewer than the level itself, or fewer than `level` requests would ever be in flight and the
+    level reported would not be the concurrency measured."""
+    return max(per_level, level) if per_level else max(8, 2 * level)
+
+
+# --- progress ----------------------------------------------------------------------------------
+
+class Progress:
+    """`level 8 [#####.......] 5/16 requests, 12 s` on one line, redrawn in place.
+
+    Only for a person at a terminal (see `for_terminal`): in a pipe or a log the carriage
+    returns would be garbage, and the per-level lines already say everything.
+    """
+
+    WIDTH = 24
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.level = self.done = self.total = 0
+        self.started = time.perf_counter()
+        self.shown = False
+
+    @classmethod
+    def for_terminal(cls) -> Progress | None:
+        # stdout a terminal: a person is watching the table; stderr one: \r redraws in place there.
+        return cls(sys.stderr) if sys.stdout.isatty() and sys.stderr.isatty() else None
+
+    def start(self, level: int, total: int) -> None:
+        self.level, self.done, self.total, self.started = level, 0, total, time.perf_counter()
+        self.draw()
+
+    def request_done(self) -> None:
+        self.done += 1
+        self.draw()
+
+    def draw(self) -> None:
+        filled = self.WIDTH * self.done // max(1, self.total)
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        self.stream.write(f"\r\033[Klevel {self.level} [{bar}] {self.done}/{self.total} requests, "
+                          f"{time.perf_counter() - self.started:.0f} s")
+        self.stream.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        """Erase the line before anything else is printed, so the two never share a line."""
+        if self.shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+            self.shown = False
 
 
 # --- one request -------------------------------------------------------------------------------
@@ -137,7 +192,9 @@ async def _metrics_text(client: httpx.AsyncClient) -> str:
 
 
 async def run_level(client: httpx.AsyncClient, model: str, concurrency: int, requests: int,
-                    max_tokens: int) -> LevelResult:
+                    max_tokens: int, progress: Progress | None = None) -> LevelResult:
+    """`requests` requests with exactly `concurrency` of them in flight until the queue runs
+    dry (callers give requests >= concurrency; see requests_for_level)."""
     before = spec_counters(await _metrics_text(client))
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(requests):
@@ -151,10 +208,26 @@ async def run_level(client: httpx.AsyncClient, model: str, concurrency: int, req
             except asyncio.QueueEmpty:
                 return
             results.append(await one_request(client, model, max_tokens))
+            if progress:
+                progress.request_done()
 
+    async def tick() -> None:  # the elapsed seconds move even while no request finishes
+        while True:
+            await asyncio.sleep(1.0)
+            progress.draw()  # type: ignore[union-attr]
+
+    if progress:
+        progress.start(concurrency, requests)
+    ticker = asyncio.create_task(tick()) if progress else None
     start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(min(concurrency, requests))))
-    duration = time.perf_counter() - start
+    try:
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    finally:
+        duration = time.perf_counter() - start
+        if ticker:
+            ticker.cancel()
+        if progress:
+            progress.clear()
     after = spec_counters(await _metrics_text(client))
     return summarize_level(concurrency, results, duration, before, after)
 
@@ -187,17 +260,23 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value * 1000:.1f}"
 
 
-def format_table(levels: list[LevelResult], standin: bool) -> list[str]:
+TABLE_HEADER = "concurrency  ok/requests  output tok/s  TTFT p50/p95 ms  ITL p50/p95 ms  spec acceptance"
+
+
+def format_level(lv: LevelResult, standin: bool) -> list[str]:
+    """One level's row of the table (plus a line on failures), printed as soon as it finishes."""
     suffix = f"   [{STANDIN_LABEL}]" if standin else ""
-    lines = ["concurrency  ok/requests  output tok/s  TTFT p50/p95 ms  ITL p50/p95 ms  spec acceptance"]
-    for lv in levels:
-        acc = "-" if lv.spec_acceptance is None else f"{lv.spec_acceptance:.1%}"
-        lines.append(f"{lv.concurrency:>11}  {lv.requests - lv.failed:>5}/{lv.requests:<5}  {lv.output_tok_s:>12.1f}  "
-                     f"{_ms(lv.ttft_p50_s):>7}/{_ms(lv.ttft_p95_s):<7}  {_ms(lv.itl_p50_s):>6}/{_ms(lv.itl_p95_s):<7}  "
-                     f"{acc:>15}{suffix}")
-        if lv.failed:
-            lines.append(f"{'':>11}  {lv.failed} request(s) failed, first: {lv.first_error[:160]}")
+    acc = "-" if lv.spec_acceptance is None else f"{lv.spec_acceptance:.1%}"
+    lines = [f"{lv.concurrency:>11}  {lv.requests - lv.failed:>5}/{lv.requests:<5}  {lv.output_tok_s:>12.1f}  "
+             f"{_ms(lv.ttft_p50_s):>7}/{_ms(lv.ttft_p95_s):<7}  {_ms(lv.itl_p50_s):>6}/{_ms(lv.itl_p95_s):<7}  "
+             f"{acc:>15}{suffix}"]
+    if lv.failed:
+        lines.append(f"{'':>11}  {lv.failed} request(s) failed, first: {lv.first_error[:160]}")
     return lines
+
+
+def format_table(levels: list[LevelResult], standin: bool) -> list[str]:
+    return [TABLE_HEADER] + [line for lv in levels for line in format_level(lv, standin)]
 
 
 def seed_comparison(levels: list[LevelResult], max_tokens: int) -> list[dict[str, Any]]:
@@ -234,20 +313,43 @@ class BenchError(Exception):
     """The benchmark could not run; the message says why and what to check."""
 
 
+async def served_models(client: httpx.AsyncClient, url: str) -> list[str]:
+    """The model ids /v1/models lists; BenchError (a sentence) when the server cannot say."""
+    try:
+        resp = await client.get("/v1/models")
+    except httpx.TransportError as exc:
+        raise BenchError(f"cannot reach {url} ({exc}); is the instance running?") from None
+    if resp.status_code != 200:
+        raise BenchError(f"{url}/v1/models answered {describe_response(resp)}; check --url and --api-key-file")
+    try:
+        return [str(m.get("id")) for m in resp.json().get("data") or []]
+    except (ValueError, AttributeError):
+        raise BenchError(f"{url}/v1/models did not answer a model list ({resp.text[:120]!r}); "
+                         "is --url a vLLM server?") from None
+
+
 async def run_bench(url: str, model: str, levels: list[int], per_level: int | None, max_tokens: int,
-                    api_key: str | None, timeout: float, force_standin: bool) -> tuple[list[LevelResult], bool]:
+                    api_key: str | None, timeout: float, force_standin: bool, *,
+                    on_ready: Callable[[bool], None] | None = None,
+                    on_level: Callable[[LevelResult], None] | None = None,
+                    progress: Progress | None = None) -> tuple[list[LevelResult], bool]:
+    """The sweep. Nothing is sent before the server is reachable and serves `model`; then
+    `on_ready(standin)` runs, and `on_level` once per level as soon as that level finishes."""
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     limits = httpx.Limits(max_connections=max(levels) + 4, max_keepalive_connections=max(levels) + 4)
     async with httpx.AsyncClient(base_url=url.rstrip("/"), headers=headers, timeout=timeout, limits=limits) as client:
-        try:
-            resp = await client.get("/v1/models")
-        except httpx.TransportError as exc:
-            raise BenchError(f"cannot reach {url} ({exc}); is the instance running?") from None
-        if resp.status_code != 200:
-            raise BenchError(f"{url}/v1/models answered {describe_response(resp)}; check --url and --api-key-file")
+        served = await served_models(client, url)
+        if model not in served:
+            listed = ", ".join(repr(m) for m in served) or "no model at all"
+            raise BenchError(f"{url} serves {listed}, not {model!r}; pass --model with a served id "
+                             "(nothing was sent)")
         standin = force_standin or await detect_standin(client)
+        if on_ready:
+            on_ready(standin)
         results = []
         for conc in levels:
-            n = per_level if per_level else max(8, 2 * conc)
-            results.append(await run_level(client, model, conc, n, max_tokens))
+            level = await run_level(client, model, conc, requests_for_level(conc, per_level), max_tokens, progress)
+            results.append(level)
+            if on_level:
+                on_level(level)
     return results, standin

@@ -92,6 +92,9 @@ class Target:
     container: str | None = None
     image_digest: str | None = None
     expected_args_file: str | None = None
+    # The host-side checks' skip reason when they were not asked for, naming this command's own
+    # flag for them (--host-checks with -i or --manifest); None keeps the suite's (--host).
+    host_hint: str | None = None
     # Files this command wrote (the API key, the expected args); removed after the run.
     temp_files: list[str] = field(default_factory=list)
 
@@ -104,7 +107,8 @@ def pytest_args(t: Target, junit: str | None, suite: Path) -> list[str]:
     valued = (("--model", t.model), ("--max-model-len", t.max_model_len), ("--vllm-version", t.vllm_version),
               ("--api-key-file", t.api_key_file), ("--long-prompt-ratio", t.long_prompt_ratio),
               ("--timeout", t.timeout), ("--host", t.host), ("--unit", t.unit), ("--container", t.container),
-              ("--image-digest", t.image_digest), ("--expected-args-file", t.expected_args_file))
+              ("--image-digest", t.image_digest), ("--expected-args-file", t.expected_args_file),
+              ("--host-checks-hint", t.host_hint))
     for flag, value in valued:
         if value is not None:
             args += [flag, str(value)]
@@ -151,3 +155,79 @@ def summarize(t: Target, collector: Collector, rc: int, seconds: float) -> tuple
         lines.append("  no check passed; is the suite installed and the URL right?")
     lines.append("all checks passed" if ok else "SMOKE FAILED")
     return doc, "\n".join(lines), ok
+
+
+# --- several instances (vllm-fleet smoke -i INV -l PATTERN) ----------------------------------
+
+@dataclass
+class TargetRun:
+    """One inventory instance's run: its summary document, or why it could not be checked."""
+
+    host: str
+    instance: str
+    passed: bool = False
+    doc: dict[str, Any] | None = None
+    error: str | None = None
+    junit: str | None = None  # pytest's own JUnit file of this run, merged afterwards
+
+    @property
+    def label(self) -> str:
+        return f"{self.host}/{self.instance}"
+
+    def as_dict(self) -> dict[str, Any]:
+        if self.doc is not None:
+            return {"host": self.host, "instance": self.instance, **self.doc}
+        return {"host": self.host, "instance": self.instance, "passed": False, "error": self.error}
+
+
+def merge_junit(runs: list[TargetRun], out: str) -> None:
+    """One JUnit file for several instances: one <testsuite> each, named HOST/INSTANCE, and each
+    test case named `check[HOST/INSTANCE]` (pytest's parametrised-name style) so that CI views
+    that key on class and name keep the instances apart. An instance that could not be checked
+    is a suite with one errored case, so CI sees it too."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.Element("testsuites", name="vllm-fleet smoke")
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for run in runs:
+        suites: list[ET.Element] = []
+        if run.junit and Path(run.junit).exists():
+            try:
+                parsed = ET.parse(run.junit).getroot()
+                suites = [parsed] if parsed.tag == "testsuite" else list(parsed.iter("testsuite"))
+            except ET.ParseError:
+                suites = []
+        if not suites:
+            suite = ET.Element("testsuite", tests="1", failures="0", errors="1", skipped="0", time="0")
+            case = ET.SubElement(suite, "testcase", classname="vllm-fleet smoke", name=f"setup[{run.label}]")
+            ET.SubElement(case, "error", message=run.error or "the smoke suite did not run").text = run.error or ""
+            suites = [suite]
+        for suite in suites:
+            suite.set("name", run.label)
+            for case in suite.iter("testcase"):
+                case.set("name", f"{case.get('name', '')}[{run.label}]")
+            for key in totals:
+                totals[key] += int(suite.get(key, "0") or 0)
+            root.append(suite)
+    for key, value in totals.items():
+        root.set(key, str(value))
+    ET.ElementTree(root).write(out, encoding="utf-8", xml_declaration=True)
+
+
+def fleet_plan(labels: list[str], skipped: list[tuple[str, str]]) -> str:
+    """The opening lines of a run over several instances: what will be checked, what will not."""
+    lines = [f"{len(labels)} instance(s) to check, one after another: {', '.join(labels)}"]
+    lines += [f"skipped {host}: {reason}" for host, reason in skipped]
+    return "\n".join(lines)
+
+
+def fleet_summary(runs: list[TargetRun], skipped: list[tuple[str, str]]) -> tuple[str, bool]:
+    """The closing lines of a run over several instances, and whether every instance passed."""
+    passed = sum(r.passed for r in runs)
+    lines = []
+    not_passed = [r.label + (" (not checked)" if r.error else "") for r in runs if not r.passed]
+    if not_passed:
+        lines.append(f"not passed: {', '.join(not_passed)}")
+    tail = f" ({len(skipped)} host(s) skipped: {', '.join(h for h, _ in skipped)})" if skipped else ""
+    lines.append(f"{passed} of {len(runs)} instances passed{tail}")
+    return "\n".join(lines), bool(runs) and passed == len(runs)

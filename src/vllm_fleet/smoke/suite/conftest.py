@@ -31,6 +31,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         # "--host" is stored as smoke_host: testinfra's plugin owns the `host` name.
         extra = {"dest": "smoke_host"} if name == "--host" else {}
         group.addoption(name, default=SUITE_DEFAULTS.get(name), **options, **extra)
+    # Not a SUITE_OPTIONS entry (no `vllm-fleet smoke` flag): the command sets it so that the
+    # host-side checks' skip reason names the flag the user actually has (--host-checks).
+    group.addoption("--host-checks-hint", default=None,
+                    help="skip reason for the host-side checks when --host is not given")
 
 @dataclass
 class Settings:
@@ -50,6 +54,7 @@ class Settings:
     container: str
     image_digest: str | None
     expected_args: list[str] | None = field(default=None)
+    host_hint: str | None = None
 
 
 def _opt(config: pytest.Config, name: str, default: Any = None) -> Any:
@@ -112,6 +117,7 @@ def settings(pytestconfig: pytest.Config) -> Settings:
         container=_opt(pytestconfig, "container", "vllm-main"),
         image_digest=_opt(pytestconfig, "image_digest"),
         expected_args=_read_expected_args(_opt(pytestconfig, "expected_args_file")),
+        host_hint=_opt(pytestconfig, "host_checks_hint"),
     )
 
 

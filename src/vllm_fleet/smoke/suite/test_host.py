@@ -17,7 +17,8 @@ from vllm_fleet.smoke.parsers import args_difference, engine_error_lines, image_
 @pytest.fixture(scope="module")
 def target(settings):
     if not settings.host:
-        pytest.skip("host-side checks need --host (e.g. local:// or ssh://root@ADDRESS)")
+        # `vllm-fleet smoke -i`/`--manifest` ask for these with --host-checks and say so.
+        pytest.skip(settings.host_hint or "host-side checks need --host (e.g. local:// or ssh://root@ADDRESS)")
     import testinfra  # only needed for host-side checks
 
     return testinfra.get_host(settings.host)
