@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test lint-yaml lint-ansible unit lab lab-down bench clean
+.PHONY: test lint-yaml lint-ansible unit lab lab-down bench dist clean
 
 # The product (src/vllm_fleet, with the test extras) and the lab (lab/, never shipped), editable.
 $(STAMP): pyproject.toml lab/pyproject.toml constraints.txt
@@ -33,8 +33,13 @@ lab: $(STAMP)
 lab-down: $(STAMP)
 	$(BIN)/vllm-fleet-lab down
 
+# The wheel and the collection, as users install them (and execution-environment.yml builds from).
+dist: $(STAMP)
+	$(BIN)/python -m build --wheel --no-isolation --outdir dist .
+	$(BIN)/ansible-galaxy collection build --force --output-path dist .
+
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .cache artifacts
+	rm -rf $(VENV) .cache artifacts dist build
