@@ -11,24 +11,58 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.unit import contract_hosts
 from tests.unit.vllm_render import (ANSIBLE_PLAYBOOK, API_KEY, CASES, FAKE_DOCKER, REPO,
                                     _case_profile, _instances, _unified)
 
 
+def _paths(out: Path) -> dict[str, str]:
+    """Role variables that put a host's rendered files under `out` and keep its units unmanaged."""
+    for sub in ("etc", "unit", "libexec", "cache"):
+        (out / sub).mkdir(parents=True)
+    fake = out / "docker"
+    fake.write_text(FAKE_DOCKER.format(python=sys.executable, out=str(out / "argv.json")))
+    fake.chmod(0o755)
+    return {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": sys.executable,
+        "vllm_config_dir": str(out / "etc"),
+        "vllm_unit_dir": str(out / "unit"),
+        "vllm_wrapper_path": str(out / "libexec" / "vllm-run"),
+        "vllm_hf_cache_dir": str(out / "cache"),
+        "vllm_docker_bin": str(fake),
+        "vllm_file_owner": Path.home().owner() if os.geteuid() != 0 else "root",
+        "vllm_file_group": Path.home().group() if os.geteuid() != 0 else "root",
+        "vllm_manage_service": False,
+    }
+
+
 @pytest.fixture(scope="session")
-def rendered(tmp_path_factory) -> dict[str, Path]:
+def contract(tmp_path_factory) -> tuple[Path, list[str], Path]:
+    """The contract inventory (example + generated hosts) and where each host's files are rendered."""
+    base = tmp_path_factory.mktemp("contract")
+    inventory, names = contract_hosts.write(base / "inventory")
+    return inventory, names, base / "out"
+
+
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory, contract) -> dict[str, Path]:
+    """The role's files of every case and every contract host, from one ansible-playbook run."""
     if not ANSIBLE_PLAYBOOK.exists():
         pytest.skip("ansible-playbook is not installed next to this Python")
     base = tmp_path_factory.mktemp("vllm-unit")
+    contract_inventory, contract_names, contract_out = contract
+    # The contract hosts keep the variables Ansible resolves from their own inventory; this extra
+    # source only adds where their files go (and the vault value the example refers to).
+    (base / "contract-paths.yml").write_text(yaml.safe_dump({"all": {
+        "vars": {"vault_vllm_fleet_api_key": contract_hosts.CONTRACT_KEY},
+        "hosts": {name: _paths(contract_out / name) for name in contract_names}}}))
     hosts = {}
     for case, spec in CASES.items():
         out = base / case
-        for sub in ("etc", "unit", "libexec", "cache"):
-            (out / sub).mkdir(parents=True)
         gpu_count, instances = _instances(_case_profile(case))
-        hosts[case] = {
-            "ansible_connection": "local",
-            "ansible_python_interpreter": sys.executable,
+        hosts[f"case-{case}"] = {
+            **_paths(out),
             "vllm_fleet_profile": _case_profile(case),
             "vllm_fleet_overrides": spec.get("overrides", {}),
             "vllm_fleet_gpu": {"count": gpu_count, "unified_memory": _unified(case)},
@@ -37,18 +71,7 @@ def rendered(tmp_path_factory) -> dict[str, Path]:
             "vllm_fleet_instances": instances,
             "vllm_fleet_bind_address": "0.0.0.0",
             "vllm_fleet_api_key": API_KEY,
-            "vllm_config_dir": str(out / "etc"),
-            "vllm_unit_dir": str(out / "unit"),
-            "vllm_wrapper_path": str(out / "libexec" / "vllm-run"),
-            "vllm_hf_cache_dir": str(out / "cache"),
-            "vllm_docker_bin": str(out / "docker"),
-            "vllm_file_owner": Path.home().owner() if os.geteuid() != 0 else "root",
-            "vllm_file_group": Path.home().group() if os.geteuid() != 0 else "root",
-            "vllm_manage_service": False,
         }
-        fake = out / "docker"
-        fake.write_text(FAKE_DOCKER.format(python=sys.executable, out=str(out / "argv.json")))
-        fake.chmod(0o755)
     inventory = base / "inventory.yml"
     inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
     playbook = base / "render.yml"
@@ -74,9 +97,11 @@ def rendered(tmp_path_factory) -> dict[str, Path]:
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_CACHE_PLUGIN="memory", ANSIBLE_LOCALHOST_WARNING="0")
     proc = subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", str(inventory), str(playbook)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        [str(ANSIBLE_PLAYBOOK), "-i", str(inventory), "-i", str(contract_inventory),
+         "-i", str(base / "contract-paths.yml"), str(playbook)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
-    assert API_KEY not in proc.stdout + proc.stderr, "the API key leaked into Ansible's output"
+    for key in (API_KEY, contract_hosts.CONTRACT_KEY):
+        assert key not in proc.stdout + proc.stderr, "an API key leaked into Ansible's output"
     return {case: base / case for case in CASES}

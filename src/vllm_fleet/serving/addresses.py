@@ -23,8 +23,7 @@ def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 
 
 def is_loopback(address: str) -> bool:
-    if address == "localhost":
-        return True
+    # An IP literal (the schema's rule: docker publishes on addresses, not names).
     ip = _ip(address)
     return bool(ip and ip.is_loopback)
 
@@ -41,7 +40,7 @@ def publish_host(bind_address: str) -> str:
 def probe_host(bind_address: str) -> str:
     """The address a client on the host itself uses: the wildcard binds answer on loopback."""
     ip = _ip(bind_address)
-    if bind_address == "localhost" or (ip and ip.is_unspecified and ip.version == 4):
+    if ip and ip.is_unspecified and ip.version == 4:
         return LOOPBACK_V4
     if ip and ip.is_unspecified:
         return _bracket(LOOPBACK_V6)
