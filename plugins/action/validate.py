@@ -10,7 +10,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.vllm_fleet.fleet.plugins.plugin_utils.package import vllm_fleet
 
 NAMESPACE = "vllm_fleet_"
-UNRESOLVED_RULE = "VF003"
+UNRESOLVED_RULE = "VF004"
 
 
 class ActionModule(ActionBase):

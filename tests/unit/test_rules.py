@@ -21,7 +21,8 @@ GPUS = {
 
 def fleet_vars(profile: str, gpu: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     return {"vllm_fleet_profile": profile, "vllm_fleet_gpu": {**GPUS.get(profile, GPUS["hopper"]), **(gpu or {})},
-            "vllm_fleet_cpu_arch": "aarch64" if profile == "spark" else "x86_64", "vllm_fleet_driver_branch": 580,
+            "vllm_fleet_cpu_arch": "aarch64" if profile.startswith("spark") else "x86_64",
+            "vllm_fleet_driver_branch": 580,
             **{f"vllm_fleet_{k}": v for k, v in extra.items()}}
 
 
@@ -54,6 +55,16 @@ def test_memory_estimate_shrinks_with_tensor_parallel() -> None:
     ("hopper", {}, {"overrides": {"serving": {"extra_args": ["--bogus-flag"]}}}, "VF305"),
     ("hopper", {}, {"instances": [{"name": "a", "gpus": [0], "port": 8000}, {"name": "a", "gpus": [0], "port": 8001}]},
      "VF401"),
+    # The blackwell profile as it was (MTP 2, no draft MoE backend, marlin): crashed at start.
+    ("blackwell", {"name": "NVIDIA B200", "compute_capability": "10.0", "memory_mib": 183359},
+     {"overrides": {"serving": {"speculative_config": {"method": "mtp", "num_speculative_tokens": 2, "moe_backend": None}}}},
+     "VF309"),
+    ("hopper", {}, {"overrides": {"serving": {"enable_chunked_prefill": False}}}, "VF310"),
+    ("hopper", {}, {"overrides": {"serving": {"speculative_config": {"method": "mtpp", "num_speculative_tokens": 2}}}},
+     "VF311"),
+    ("hopper", {}, {"overrides": {"serving": {"extra_args": ["--max-model-length", "1024"]}}}, "VF305"),
+    ("spark", {}, {"overrides": {"serving": {"max_model_len": 262144}}}, "VF203"),
+    ("spark", {}, {"overrides": {"serving": {"gpu_memory_utilization": 0.9}}}, "VF204"),
 ])
 def test_rule_fires(profile: str, gpu: dict, extra: dict, rule: str) -> None:
     assert rule in rules_of(view(profile, gpu, **extra))
@@ -93,3 +104,37 @@ def test_unified_memory_rules_follow_the_declaration_not_the_profile_name() -> N
     no_chunked = {"serving": {"enable_chunked_prefill": None}}
     assert "VF202" in rules_of(view("spark", overrides=no_chunked))
     assert "VF202" not in rules_of(view("spark", {"unified_memory": False}, overrides=no_chunked))
+
+
+def test_a_near_miss_of_a_flag_is_an_error_and_an_unknown_flag_a_warning() -> None:
+    near = [v for v in run_rules(view("hopper", overrides={"serving": {"extra_args": ["--max-model-length", "1"]}}), RULES)
+            if v.rule == "VF305"]
+    assert [v.severity for v in near] == ["error"] and "did you mean '--max-model-len'" in near[0].message
+    unknown = [v for v in run_rules(view("hopper", overrides={"serving": {"extra_args": ["--data-parallel-size", "2"]}}),
+                                    RULES) if v.rule == "VF305"]
+    assert [v.severity for v in unknown] == ["warning"]
+
+
+def test_spark_context_names_the_trade_and_the_vendor_setting_passes() -> None:
+    """NVIDIA's playbook serves 262144 at 0.4 on GB10: no warning; the seed's 65536 at 0.85 is a
+    note (kept on purpose); 262144 at 0.85 warns with both ways out."""
+    assert rules_of(view("spark-nvidia", {**GPUS["spark"]})) == set()
+    seed = {v.rule: v.severity for v in run_rules(view("spark"), RULES)}
+    assert seed.get("VF204") == "info" and "VF203" not in seed
+    both = [v for v in run_rules(view("spark", overrides={"serving": {"max_model_len": 262144}}), RULES)
+            if v.rule == "VF203"]
+    assert both[0].severity == "warning" and "spark-nvidia" in both[0].message
+
+
+def test_every_profile_passes_the_start_time_rules() -> None:
+    """No profile of the catalogue is one vLLM refuses at start (as far as the rules know)."""
+    from vllm_fleet.serving.profiles import profile_names
+
+    gpus = {"hopper-fp8": "hopper", "spark-nvidia": "spark", "blackwell": None, "fallback-nvfp4-marlin": "fallback"}
+    for name in profile_names():
+        gpu = GPUS.get(gpus.get(name, name) or "", {"name": "NVIDIA B200", "compute_capability": "10.0",
+                                                      "memory_mib": 183359, "count": 1})
+        if name == "fallback-nvfp4-marlin":
+            gpu = {**GPUS["fallback"], "count": 1}
+        found = {v.rule for v in run_rules(view(name, gpu), RULES) if v.severity == "error"}
+        assert found == set(), (name, found)

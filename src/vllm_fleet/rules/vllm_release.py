@@ -3,6 +3,7 @@ environment variables it still reads (the release table, vllm_releases.yml)."""
 
 from __future__ import annotations
 
+import difflib
 from typing import Iterator
 
 from vllm_fleet.rules.base import ERROR, INFO, WARNING, Finding, HostView, Rule
@@ -42,6 +43,43 @@ def check_tool_parser(h: HostView) -> Iterator[Finding]:
                "enable_auto_tool_choice needs tool_call_parser (vLLM refuses to start without it); set qwen3_coder")
 
 
+MTP_METHODS = ("mtp", "qwen3_next_mtp", "qwen3_5_mtp")
+
+
+def check_draft_moe_backend(h: HostView) -> Iterator[Finding]:
+    """MTP drafts copy the main model's MoE backend (vllm 0.28.0: v1/spec_decode/llm_base_proposer.py);
+    this checkpoint's MTP layers are unquantized, and the unquantized MoE path refuses marlin
+    (model_executor/layers/fused_moe/oracle/unquantized.py): a start-time ValueError, vllm issue
+    #56832, fix PR #56964 unreleased. The recipe and NVIDIA's playbook name a draft backend."""
+    serving = h.cfg["serving"]
+    spec = serving.get("speculative_config") or {}
+    if (spec.get("method") in MTP_METHODS and serving.get("moe_backend") == "marlin"
+            and not h.cfg["model"].get("mtp_quantized", False) and spec.get("moe_backend") in (None, "marlin")):
+        yield ("vllm_fleet_overrides.serving.speculative_config.moe_backend",
+               "MTP with moe_backend marlin and no draft MoE backend fails at start: the unquantized MTP layers "
+               "inherit marlin, which refuses unquantized MoE (vllm issue #56832). Add moe_backend: triton to "
+               "speculative_config, as vLLM's recipe and NVIDIA's playbook do")
+
+
+def check_hybrid_chunked_prefill(h: HostView) -> Iterator[Finding]:
+    """Models with linear-attention layers need chunked prefill when prefix caching is on, on
+    every GPU: vLLM 0.28.0 asserts it at start (model_executor/models/config.py)."""
+    serving = h.cfg["serving"]
+    if h.cfg["model"].get("hybrid") and serving.get("enable_prefix_caching") is not False \
+            and serving.get("enable_chunked_prefill") is False:
+        yield ("vllm_fleet_overrides.serving.enable_chunked_prefill",
+               f"{h.cfg['model']['id']} has linear-attention layers: with prefix caching on, vLLM refuses to start "
+               f"without chunked prefill. Set enable_chunked_prefill: true (or enable_prefix_caching: false)")
+
+
+def check_speculative_method(h: HostView) -> Iterator[Finding]:
+    method = (h.cfg["serving"].get("speculative_config") or {}).get("method")
+    known = releases.releases()["speculative_methods"]
+    if method is not None and method not in known:
+        yield ("vllm_fleet_overrides.serving.speculative_config.method",
+               f"there is no speculative method {method!r}{suggest(str(method), known) or '; this checkpoint uses mtp'}")
+
+
 def _flag_values(args: list[str]) -> Iterator[tuple[str, str | None]]:
     for i, arg in enumerate(args):
         if arg.startswith("--"):
@@ -56,9 +94,18 @@ def check_flags_for_version(h: HostView) -> Iterator[Finding]:
     for flag, value in _flag_values(serve_args(h.cfg)):
         spec = table.get(flag)
         if spec is None:
-            yield ("vllm_fleet_overrides.serving.extra_args",
-                   f"{flag} is not in vllm-fleet's table of vLLM flags, so it cannot be vouched for on vLLM {version}; "
-                   f"check `vllm serve --help` of that image", WARNING)
+            # A high bar: real flags missing from the table (--data-parallel-size is 0.81 from
+            # --tensor-parallel-size) must not read as typos.
+            near = difflib.get_close_matches(flag, list(table), n=1, cutoff=0.85)
+            if near:
+                # A near miss of a flag vLLM has is a typo: vLLM exits 2 on an unknown argument.
+                yield ("vllm_fleet_overrides.serving.extra_args",
+                       f"{flag} is not a vLLM flag; did you mean {near[0]!r}? vLLM {version} refuses unknown "
+                       f"arguments at start")
+            else:
+                yield ("vllm_fleet_overrides.serving.extra_args",
+                       f"{flag} is not in vllm-fleet's table of vLLM flags, so it cannot be vouched for on vLLM "
+                       f"{version}; check `vllm serve --help` of that image", WARNING)
             continue
         if not releases.available_in(spec, version):
             bound = f"needs vLLM >= {spec['since']}" if "since" in spec else f"was removed in vLLM {spec['until']}"
@@ -95,4 +142,7 @@ RULES: tuple[Rule, ...] = (
     Rule("VF304", ERROR, "tool parser exists", check_tool_parser),
     Rule("VF305", ERROR, "flags valid for the pinned vLLM version", check_flags_for_version),
     Rule("VF306", WARNING, "env vars read by the pinned vLLM version", check_env_for_version),
+    Rule("VF309", ERROR, "MTP draft MoE backend with marlin", check_draft_moe_backend),
+    Rule("VF310", ERROR, "chunked prefill with prefix caching for hybrid models", check_hybrid_chunked_prefill),
+    Rule("VF311", ERROR, "speculative method known", check_speculative_method),
 )

@@ -32,6 +32,7 @@ BOOL_FLAGS: tuple[tuple[str, str | None, str | None], ...] = (
     ("enable_prefix_caching", "--enable-prefix-caching", "--no-enable-prefix-caching"),
     ("enable_auto_tool_choice", "--enable-auto-tool-choice", None),
     ("trust_remote_code", "--trust-remote-code", None),
+    ("async_scheduling", "--async-scheduling", None),
 )
 JSON_FLAGS: tuple[tuple[str, str], ...] = (
     ("speculative_config", "--speculative-config"),
