@@ -15,7 +15,7 @@ import textwrap
 from pathlib import Path
 
 from .config import BASE_IMAGE_REPO, LABEL_ARG, LabPaths
-from .hostpkgs import debian_mirror, ensure_tools
+from .hostpkgs import debian_mirror, debian_security_mirror, ensure_tools
 from .proc import LabError, docker, docker_ok, log, run
 
 SUITE = "bookworm"
@@ -26,7 +26,7 @@ PACKAGES: tuple[str, ...] = (
     "python3-apt", "python3-debian",
 )
 # Bump when the customisation below changes, so cached rootfs tarballs are rebuilt.
-RECIPE_VERSION = 4  # bump on any change to the customisation below
+RECIPE_VERSION = 5  # bump on any change to the customisation below
 
 SSH_HOSTKEYS_UNIT = """\
 [Unit]
@@ -44,8 +44,8 @@ WantedBy=ssh.service
 
 
 def recipe(mirror: str) -> dict[str, object]:
-    return {"suite": SUITE, "packages": PACKAGES, "mirror": mirror, "version": RECIPE_VERSION,
-            "unit": SSH_HOSTKEYS_UNIT}
+    return {"suite": SUITE, "packages": PACKAGES, "mirror": mirror, "security": debian_security_mirror(),
+            "version": RECIPE_VERSION, "unit": SSH_HOSTKEYS_UNIT}
 
 
 def image_tag(mirror: str) -> str:
@@ -53,28 +53,30 @@ def image_tag(mirror: str) -> str:
     return f"{BASE_IMAGE_REPO}:{digest[:12]}"
 
 
-def _sources(mirror: str) -> str:
-    """apt sources for lab hosts: the same Debian archive (and its security archive) as here."""
-    security = mirror[: -len("/debian")] + "/debian-security" if mirror.endswith("/debian") else mirror
-    return textwrap.dedent(f"""\
+def _sources(mirror: str, security: str | None) -> str:
+    """apt sources for lab hosts: the same Debian archive (and security archive) as here."""
+    text = textwrap.dedent(f"""\
         Types: deb
         URIs: {mirror}
         Suites: {SUITE} {SUITE}-updates
         Components: main
         Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-        Types: deb
-        URIs: {security}
-        Suites: {SUITE}-security
-        Components: main
-        Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
         """)
+    if security:
+        text += textwrap.dedent(f"""
+            Types: deb
+            URIs: {security}
+            Suites: {SUITE}-security
+            Components: main
+            Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+            """)
+    return text
 
 
 def _customise(root: Path, mirror: str) -> None:
     """Turn the debootstrap tree into something that boots well as a container."""
     (root / "etc/apt/sources.list").unlink(missing_ok=True)
-    (root / "etc/apt/sources.list.d/debian.sources").write_text(_sources(mirror))
+    (root / "etc/apt/sources.list.d/debian.sources").write_text(_sources(mirror, debian_security_mirror()))
     # Each container must get its own identity: systemd makes a machine-id when the file is
     # empty, and the unit below makes SSH host keys on first boot.
     (root / "etc/machine-id").write_text("")
@@ -105,6 +107,38 @@ def _customise(root: Path, mirror: str) -> None:
         deb.unlink()
 
 
+def mounts_under(root: Path) -> list[Path]:
+    """Mount points at or below `root`, deepest first (the order to unmount them in)."""
+    base = os.path.realpath(root)
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        # Field 5 is the mount point, with spaces and the like octal-escaped.
+        point = line.split()[4].encode().decode("unicode_escape")
+        if point == base or point.startswith(base + "/"):
+            found.append(Path(point))
+    return sorted(found, key=lambda p: len(p.parts), reverse=True)
+
+
+def unmount_all(root: Path) -> None:
+    """Unmount what debootstrap left mounted in its tree (/proc, /sys, /dev/pts when another
+    process held one busy as it finished): lazily when a mount is still busy, so the tree can
+    be archived or removed. Never follows a mount out of the tree."""
+    for point in mounts_under(root):
+        if run(["umount", point], check=False).returncode != 0:
+            run(["umount", "-l", point], hint=f"{point} stays mounted; unmount it by hand and retry.")
+    left = mounts_under(root)
+    if left:
+        raise LabError(f"{', '.join(map(str, left))} still mounted under {root}; unmount them and retry.")
+
+
+def remove_tree(root: Path) -> None:
+    """Remove a half-built tree of an earlier run, its mounts first."""
+    if root.exists():
+        log(f"removing the unfinished tree {root} of an earlier run")
+        unmount_all(root)
+        shutil.rmtree(root)
+
+
 def build_rootfs_tarball(paths: LabPaths, mirror: str, tag: str) -> Path:
     """debootstrap + customise + tar, cached by recipe hash. Returns the tarball path."""
     tarball = paths.cache / f"rootfs-{tag.rsplit(':', 1)[1]}.tar"
@@ -113,19 +147,20 @@ def build_rootfs_tarball(paths: LabPaths, mirror: str, tag: str) -> Path:
     ensure_tools(["debootstrap"])
     paths.cache.mkdir(parents=True, exist_ok=True)
     root = paths.cache / "rootfs.tmp"
-    if root.exists():
-        shutil.rmtree(root)
+    remove_tree(root)
     log(f"debootstrap {SUITE} from {mirror} (about 1-2 minutes, once; cached in {paths.cache})")
     run(
         ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, root, mirror],
         hint=f"Details in {root}/debootstrap/debootstrap.log. debootstrap needs the Debian mirror "
              f"{mirror} (check that apt-get update works here) and a lab dir no other `lab up` uses.",
     )
+    unmount_all(root)
     _customise(root, mirror)
     partial = tarball.with_suffix(".tar.partial")
-    run(["tar", "-C", root, "--numeric-owner", "-cf", partial, "."])
+    # --one-file-system: a mount that survived inside the tree is never archived.
+    run(["tar", "-C", root, "--numeric-owner", "--one-file-system", "-cf", partial, "."])
     partial.rename(tarball)
-    shutil.rmtree(root)
+    remove_tree(root)
     return tarball
 
 

@@ -26,6 +26,12 @@ def _reporting(action: Callable[[argparse.Namespace], int]) -> Callable[[argpars
         except LabError as exc:
             print(f"vllm-fleet-lab: {exc}", file=sys.stderr)
             return 1
+        except OSError as exc:
+            # A file the lab could not read, write or remove: name it, never a traceback.
+            where = f" ({exc.filename})" if exc.filename else ""
+            print(f"vllm-fleet-lab: {exc.strerror or exc}{where}; fix that path's permissions or mounts and "
+                  f"run the command again (it picks up where it stopped)", file=sys.stderr)
+            return 1
 
     return wrapper
 

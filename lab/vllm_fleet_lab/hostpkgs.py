@@ -20,8 +20,6 @@ TOOLS: dict[str, str] = {
     "ssh": "openssh-client",
 }
 
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
-
 
 def ensure_host_packages(packages: list[str]) -> None:
     """apt-get install the given packages (only called with ones that are missing)."""
@@ -41,16 +39,34 @@ def ensure_tools(tools: list[str]) -> None:
     ensure_host_packages(missing)
 
 
-def debian_mirror() -> str:
-    """The Debian archive URL apt uses on this machine (deb822 or one-line sources)."""
-    files = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]
+APT_DIR = Path("/etc/apt")
+
+
+def _apt_source_urls(apt_dir: Path = APT_DIR) -> list[str]:
+    """Every archive URL of this machine's apt sources (deb822 .sources and one-line .list)."""
+    files = [apt_dir / "sources.list", *sorted((apt_dir / "sources.list.d").glob("*"))]
+    urls: list[str] = []
     for path in files:
         if not path.is_file() or not path.name.endswith((".list", ".sources")):
             continue
         text = path.read_text(errors="replace")
-        for url in re.findall(r"(?:URIs:|^deb(?:\s+\[[^]]*\])?)\s+(\S+)", text, flags=re.M):
-            url = url.rstrip("/")
-            # The main archive, not -security, -updates-only or third-party repositories.
-            if url.endswith("/debian") and "security" not in url:
-                return url
-    return DEFAULT_MIRROR
+        for found in re.findall(r"(?:^URIs:((?:\s+\S+)+)|^deb(?:\s+\[[^]]*\])?\s+(\S+))", text, flags=re.M):
+            urls += (found[0] or found[1]).split()
+    return [u.rstrip("/") for u in urls]
+
+
+def debian_mirror(apt_dir: Path = APT_DIR) -> str:
+    """The Debian archive apt uses on this machine: the lab builds its hosts from the same one
+    (no archive host is written into the lab)."""
+    for url in _apt_source_urls(apt_dir):
+        # The main archive, not -security or third-party repositories.
+        if url.endswith("/debian") and "security" not in url:
+            return url
+    raise LabError("this machine's apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d) name no Debian "
+                   "archive (a URL ending in /debian); the lab builds its hosts from the one apt uses here, so "
+                   "add one and run `apt-get update`.")
+
+
+def debian_security_mirror(apt_dir: Path = APT_DIR) -> str | None:
+    """The Debian security archive apt uses here, if it uses one."""
+    return next((u for u in _apt_source_urls(apt_dir) if u.endswith("/debian-security")), None)

@@ -22,7 +22,7 @@ from typing import Any
 from .config import HOST_RUN_ARGS, LABEL_ARG, NETWORK, REGISTRY, REGISTRY_PORT, LabPaths, host_name, host_role
 from .docker_objects import copy_tar_into, create_container, start
 from .identities import identity_for, write_identity
-from .keys import export_public
+from .keys import export_public, host_key
 from .repos import KERNEL_KEYRING_PATH, kernel_sources
 from .proc import LabError, docker, docker_ok, run
 
@@ -64,8 +64,12 @@ def _tar(files: dict[str, tuple[bytes, int]]) -> bytes:
 
 def _seed_files(paths: LabPaths, index: int, identity: dict[str, Any], mirror_url: str) -> dict[str, tuple[bytes, int]]:
     pub = paths.ssh_key.with_suffix(".pub").read_bytes()
+    host_private, host_public = host_key(paths, host_name(index))
     files = {
         "root/.ssh/authorized_keys": (pub, 0o600),
+        # The host key the lab's known_hosts pins (the image's key unit then makes no other).
+        "etc/ssh/ssh_host_ed25519_key": (host_private, 0o600),
+        "etc/ssh/ssh_host_ed25519_key.pub": (host_public, 0o644),
         "etc/apt/sources.list.d/vllm-fleet-lab-kernel.sources": (kernel_sources(mirror_url).encode(), 0o644),
         KERNEL_KEYRING_PATH.lstrip("/"): (export_public(paths, "kernel", armor=False), 0o644),
         IDENTITY_PATH: (json.dumps(identity, indent=2).encode() + b"\n", 0o644),

@@ -26,6 +26,7 @@ from .config import (GROUPS, MIRROR, REPO_ROOT, STANDIN_IMAGE_NAME, STANDIN_VLLM
                      UPSTREAM_CUDA_REPO, UPSTREAM_HF_ENDPOINT, UPSTREAM_TOOLKIT_REPO, LabPaths, host_role)
 from .hosts import LabHost, registry_address
 from .identities import gpu_facts
+from .keys import known_hosts_path
 from .cpu_profile import cpu_host_vars
 
 EXAMPLE = REPO_ROOT / "inventory" / "example"
@@ -167,6 +168,8 @@ def write_inventory(paths: LabPaths, hosts: list[LabHost], digest: str, hub_endp
             "ansible_host": host.address,
             "ansible_user": "root",
             "ansible_ssh_private_key_file": str(paths.ssh_key),
+            # Host keys are checked (ansible.cfg leaves that on), against the keys the lab seeded.
+            "ansible_ssh_common_args": f"-o UserKnownHostsFile={known_hosts_path(paths)} -o StrictHostKeyChecking=yes",
             "ansible_python_interpreter": "/usr/bin/python3",
             "vllm_fleet_gpu": gpu_facts(host.identity, group_vars.get(role.group, {}).get("vllm_fleet_gpu")),
         }

@@ -28,15 +28,32 @@ def ensure_ssh_key(paths: LabPaths) -> Path:
     return paths.ssh_key
 
 
+def host_key(paths: LabPaths, name: str) -> tuple[bytes, bytes]:
+    """The SSH host key pair of lab host `name` (private, public), made once and kept, so a host
+    recreated by `lab up` keeps its key and the lab's known_hosts stays true."""
+    key = paths.ssh_dir / "host-keys" / name / "ssh_host_ed25519_key"
+    if not key.exists():
+        key.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{name}", "-f", key])
+    return key.read_bytes(), key.with_suffix(".pub").read_bytes()
+
+
+def known_hosts_path(paths: LabPaths) -> Path:
+    return paths.ssh_dir / "known_hosts"
+
+
 def write_ssh_config(paths: LabPaths, hosts: dict[str, str]) -> Path:
-    """An ssh_config so `ssh -F <lab>/ssh/config vllm-fleet-lab-1` (and testinfra) just work."""
+    """An ssh_config so `ssh -F <lab>/ssh/config vllm-fleet-lab-1` (and testinfra) just work, with
+    host keys checked against the keys the lab seeded (strict: a changed key is refused)."""
+    known = known_hosts_path(paths)
+    known.write_text("".join(
+        f"{name},{addr} {' '.join(host_key(paths, name)[1].decode().split()[:2])}\n" for name, addr in hosts.items()))
     common = (
         "  User root\n"
         f"  IdentityFile {paths.ssh_key}\n"
         "  IdentitiesOnly yes\n"
-        # Lab hosts get new host keys on every `lab up`; there is nothing to pin.
-        "  StrictHostKeyChecking no\n"
-        "  UserKnownHostsFile /dev/null\n"
+        "  StrictHostKeyChecking yes\n"
+        f"  UserKnownHostsFile {known}\n"
         "  LogLevel ERROR\n"
     )
     blocks = [f"Host {name}\n  HostName {addr}\n{common}" for name, addr in hosts.items()]

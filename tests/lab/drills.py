@@ -15,10 +15,12 @@ STANDIN_HOPPER = f"{H1}:{H2}"
 
 # A one-token completion with the instance's own key and served name: proof of a working
 # engine, which /health is not (vLLM may answer 200 with a dead engine).
-COMPLETION = r"""set -a; . /etc/vllm-fleet/main.secrets; set +a
-model=$(grep -A1 -x -- --served-model-name /etc/vllm-fleet/main.args | tail -n 1)
-curl -sf --max-time 10 -H "Authorization: Bearer ${VLLM_API_KEY:-none}" -H 'Content-Type: application/json' \
-  -d "{\"model\": \"$model\", \"prompt\": \"ping\", \"max_tokens\": 1}" http://127.0.0.1:8000/v1/completions"""
+# Served name and URL from the instance's manifest (what the role deployed), the key from its file.
+COMPLETION = r"""m=/etc/vllm-fleet/main.json
+read -r url model <<<"$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["url"], d["model"]["served_name"])' $m)"
+key=$(cat /etc/vllm-fleet/secrets/main/api-key 2>/dev/null || echo none)
+curl -sf --max-time 10 -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+  -d "{\"model\": \"$model\", \"prompt\": \"ping\", \"max_tokens\": 1}" "$url/v1/completions"""
 
 
 def lab_overrides(inventory: Path) -> dict[str, Any]:

@@ -62,8 +62,8 @@ def test_spark_container_gets_the_key_from_the_secrets_file(first_converge, fres
     """The key still reaches vLLM: it refuses a request without it and serves one with it."""
     key = _api_key(fresh_lab)
     host = fresh_lab.host(SPARK)
-    secrets = host.file("/etc/vllm-fleet/main.secrets")
-    assert secrets.exists and key in secrets.content_string
+    secrets = host.file("/etc/vllm-fleet/secrets/main/api-key")
+    assert secrets.exists and secrets.content_string == key
     url = "http://127.0.0.1:8000/v1/models"
     without = host.run(f"curl -s -o /dev/null -w '%{{http_code}}' {url}").stdout.strip()
     assert without == "401", without
@@ -87,10 +87,13 @@ def test_api_key_not_in_converge_output(first_converge, fresh_lab) -> None:
 @pytest.mark.parametrize("name", SERVING)
 def test_secret_files_are_root_only(first_converge, fresh_lab, name) -> None:
     host = fresh_lab.host(name)
-    for path in ("/etc/vllm-fleet/main.env", "/etc/vllm-fleet/main.secrets"):
+    files = ["/etc/vllm-fleet/main.env"] + (["/etc/vllm-fleet/secrets/main/api-key"] if name == SPARK else [])
+    for path in files:
         f = host.file(path)
         assert f.exists, path
         assert (f.mode, f.user, f.group) == (0o600, "root", "root"), path
+    secrets = host.file("/etc/vllm-fleet/secrets/main")
+    assert (secrets.mode, secrets.user) == (0o700, "root")
     d = host.file("/etc/vllm-fleet")
     assert d.user == "root" and not d.mode & 0o007, oct(d.mode)
 
@@ -106,7 +109,7 @@ def test_container_is_confined(first_converge, fresh_lab, name) -> None:
     mounts = {m["Destination"]: m for m in info["Mounts"]}
     cache = mounts["/root/.cache/huggingface"]
     assert cache["Source"] == "/var/lib/vllm-fleet/hf-cache" and cache["RW"] is False
-    for dest in ("/run/secrets/vllm.env", "/run/vllm-fleet/entrypoint"):
+    for dest in ("/run/secrets/vllm-fleet", "/run/vllm-fleet/entrypoint"):
         assert mounts[dest]["RW"] is False, dest
     assert all(m["RW"] is False for m in mounts.values()), mounts
 

@@ -75,7 +75,7 @@ def test_spark_is_served_with_its_profile_env(first_converge, fresh_lab) -> None
     # The spark group binds 0.0.0.0, so a key is set: in the root-only secrets file that the
     # container reads, not in the env file docker inspect would show, nor in the unit.
     assert "VLLM_API_KEY=" not in env
-    assert "VLLM_API_KEY=" in fresh_lab.host(SPARK).file("/etc/vllm-fleet/main.secrets").content_string
+    assert fresh_lab.host(SPARK).file("/etc/vllm-fleet/secrets/main/api-key").mode == 0o600
     assert "VLLM_API_KEY" not in fresh_lab.host(SPARK).file("/etc/systemd/system/vllm@.service").content_string
 
 
