@@ -233,7 +233,8 @@ FAST_YAML_CASES = [
 def test_fast_yaml_agrees_with_pyyaml(text: str) -> None:
     import yaml
 
-    from vllm_fleet.inventory.reader import _InventoryLoader, _fast_yaml
+    from vllm_fleet.inventory.yaml_fast import fast_yaml as _fast_yaml
+    from vllm_fleet.inventory.yaml_read import InventoryLoader as _InventoryLoader
 
     fast = _fast_yaml(text)
     try:
@@ -247,7 +248,8 @@ def test_fast_yaml_agrees_with_pyyaml(text: str) -> None:
 def test_fast_yaml_covers_generated_files(tmp_path: Path, generated: dict[int, Path]) -> None:
     import yaml
 
-    from vllm_fleet.inventory.reader import _InventoryLoader, _fast_yaml
+    from vllm_fleet.inventory.yaml_fast import fast_yaml as _fast_yaml
+    from vllm_fleet.inventory.yaml_read import InventoryLoader as _InventoryLoader
 
     fleet = generate(tmp_path / "fleet", 200, 1, "yaml", fleet=True)
     assert _fast_yaml((fleet / "hosts.yml").read_text()) is not None  # the speed-up applies
@@ -281,6 +283,196 @@ def test_vault_loads_opaque(tmp_path: Path) -> None:
     assert isinstance(value, VaultValue) and str(value) == "<vault>"
 
 
+VAULT_FILE = "$ANSIBLE_VAULT;1.1;AES256\n62313365396662343061393464336163383764373764613633653634306231386433626436623361\n"
+
+
+def test_vault_encrypted_vars_file_is_opaque(tmp_path: Path) -> None:
+    """group_vars/<g>/vault.yml encrypted next to vars.yml (Ansible's documented layout)."""
+    (tmp_path / "hosts.ini").write_text("[web]\nw1\nw2\n[db]\nd1\n")
+    web = tmp_path / "group_vars" / "web"
+    web.mkdir(parents=True)
+    (web / "vars.yml").write_text("api_key: '{{ vault_api_key }}'\n")
+    (web / "vault.yml").write_text(VAULT_FILE)
+    (tmp_path / "host_vars").mkdir()
+    (tmp_path / "host_vars" / "w2.yml").write_text(VAULT_FILE)
+    inv = load_inventory([tmp_path])
+    assert inv.hosts["w1"].vars == {"api_key": "{{ vault_api_key }}"}
+    assert inv.hosts["w1"].encrypted == (str(web / "vault.yml"),)
+    assert inv.hosts["w2"].encrypted == (str(web / "vault.yml"), str(tmp_path / "host_vars" / "w2.yml"))
+    assert inv.hosts["d1"].encrypted == ()
+    assert str(web / "vault.yml") in inv.files
+
+
+def test_vault_encrypted_inventory_file_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "a.ini").write_text("[web]\nw1\n")
+    (tmp_path / "b.yml").write_text(VAULT_FILE)
+    inv = load_inventory([tmp_path])
+    assert list(inv.hosts) == ["w1"]
+    assert inv.encrypted_sources == [str(tmp_path / "b.yml")]
+    assert any("ansible-vault" in w for w in inv.warnings)
+
+
+def test_unsafe_text_is_marked(tmp_path: Path) -> None:
+    from vllm_fleet.inventory.model import UnsafeText
+
+    (tmp_path / "hosts.yml").write_text("all:\n  hosts:\n    h1:\n      a: !unsafe '{{ x }}'\n      b: '{{ y }}'\n"
+                                        "      c: !unsafe 5\n")
+    host = load_inventory([tmp_path / "hosts.yml"]).hosts["h1"]
+    assert isinstance(host.vars["a"], UnsafeText) and host.vars["a"] == "{{ x }}"
+    assert type(host.vars["b"]) is str and host.vars["c"] == 5
+    listing = {"all": {"hosts": ["h1"]}, "_meta": {"hostvars": {"h1": {"a": {"__ansible_unsafe": "{{ x }}"}}}}}
+    assert isinstance(load_inventory_json(listing).hosts["h1"].vars["a"], UnsafeText)
+
+
+BILLION_LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+
+
+@pytest.mark.parametrize("where", ["group_vars/web.yml", "hosts.yml"])
+def test_alias_expansion_is_bounded(tmp_path: Path, where: str) -> None:
+    """A 1 KB file whose nested aliases expand to ~10^9 values is refused, at once, naming it."""
+    (tmp_path / "hosts.yml").write_text("web:\n  hosts:\n    w1:\n")
+    path = tmp_path / where
+    path.parent.mkdir(exist_ok=True)
+    if where == "hosts.yml":
+        path.write_text("web:\n  hosts:\n    w1:\n  vars:\n" + "".join("    " + line + "\n" for line in BILLION_LAUGHS.splitlines()))
+    else:
+        path.write_text(BILLION_LAUGHS)
+    assert len(path.read_bytes()) < 1500
+    message = error_for([tmp_path])
+    assert str(path) in message and "aliases" in message
+
+
+def test_recursive_alias_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "hosts.yml").write_text("web:\n  hosts:\n    w1: &me\n      self: [*me]\n")
+    assert "contains itself" in error_for([tmp_path / "hosts.yml"])
+
+
+def test_ordinary_aliases_still_work(tmp_path: Path, ansible_env: dict[str, Any]) -> None:
+    """Anchors reused by every host of a large inventory, merge keys, shared lists: read as Ansible does."""
+    hosts = "".join(f"    h{i:05d}: *defaults\n" for i in range(20000))
+    (tmp_path / "hosts.yml").write_text(
+        "web:\n  vars:\n    common: &common {a: 1, b: [1, 2, 3]}\n    again: *common\n"
+        "    merged: {<<: *common, c: 3}\n  hosts:\n    h_first: &defaults {x: 1, y: {z: [1, 2, 3, 4]}, w: *common}\n"
+        + hosts)
+    inv = load_inventory([tmp_path])
+    assert len(inv.hosts) == 20001
+    assert inv.hosts["h00042"].vars["y"] == {"z": [1, 2, 3, 4]}
+    assert inv.hosts["h00042"].vars["merged"] == {"a": 1, "b": [1, 2, 3], "c": 3}
+    small = tmp_path / "small"
+    small.mkdir()
+    (small / "hosts.yml").write_text("web:\n  vars:\n    common: &common {a: 1, b: [1, 2]}\n    again: *common\n"
+                                     "    merged: {<<: *common, c: 3}\n  hosts:\n    w1: &d {x: 1}\n    w2: *d\n")
+    assert_same_as_ansible(load_inventory([small]), ansible_inventory(ansible_env, [small], "--list"))
+
+
+def test_vars_outside_all(tmp_path: Path) -> None:
+    """Which variables a host gets from somewhere other than group `all` (for lint's VF002)."""
+    (tmp_path / "hosts.ini").write_text("[web]\nw1 own=1\nw2\n[all:vars]\nfrom_all_ini=1\n[web:vars]\nfrom_web_ini=1\n")
+    gv = tmp_path / "group_vars"
+    gv.mkdir()
+    (gv / "all.yml").write_text("from_all=1\n".replace("=", ": "))
+    (gv / "web.yml").write_text("from_web: 1\nfrom_all: 2\n")
+    (tmp_path / "host_vars").mkdir()
+    (tmp_path / "host_vars" / "w2.yml").write_text("from_host_vars: 1\n")
+    inv = load_inventory([tmp_path])
+    assert inv.vars_outside_all("w1") == {"from_web_ini": str(tmp_path / "hosts.ini"), "own": str(tmp_path / "hosts.ini"),
+                                          "from_web": str(gv / "web.yml"), "from_all": str(gv / "web.yml")}
+    assert set(inv.vars_outside_all("w2")) == {"from_web_ini", "from_web", "from_all", "from_host_vars"}
+
+
+def test_vars_outside_all_of_a_flattened_listing() -> None:
+    """`--list` without --export folds group vars into each host: a variable every host has is all's."""
+    listing = {"all": {"children": ["web", "ungrouped"]}, "web": {"hosts": ["w1"]}, "ungrouped": {"hosts": ["b1"]},
+               "_meta": {"hostvars": {"w1": {"everyone": 1, "mine": 2}, "b1": {"everyone": 1}}}}
+    inv = load_inventory_json(listing)
+    assert inv.flattened
+    assert set(inv.vars_outside_all("w1")) == {"mine"} and inv.vars_outside_all("b1") == {}
+    exported = {"all": {"vars": {"everyone": 1}, "children": ["web"]}, "web": {"hosts": ["w1"], "vars": {"mine": 2}}}
+    inv = load_inventory_json(exported)
+    assert not inv.flattened
+    assert set(inv.vars_outside_all("w1")) == {"mine"}
+
+
+# --------------------------------------------------------------------------- dynamic sources
+
+SCRIPT = """#!/usr/bin/env python3
+import json, sys
+if "--host" in sys.argv:
+    print("{}")
+else:
+    print(json.dumps({
+        "web": {"hosts": ["w1", "w2"], "vars": {"x": "from_script_group", "y": 1}, "children": ["edge"]},
+        "edge": {"hosts": ["e1"]},
+        "all": {"vars": {"z": "from_script_all"}},
+        "_meta": {"hostvars": {"w1": {"x": "from_script_host", "secret": {"__ansible_vault": "$ANSIBLE_VAULT;1.1;AES256\\n3132"}}}},
+    }))
+"""
+
+
+def _script_inventory(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    script = root / "inventory.py"
+    script.write_text(SCRIPT)
+    script.chmod(0o755)
+    gv = root / "group_vars"
+    gv.mkdir(exist_ok=True)
+    (gv / "all.yml").write_text("z: from_group_vars_all\nshared: all\n")
+    (gv / "web.yml").write_text("y: 2\nshared: web\n")
+    (gv / "edge.yml").write_text("x: from_group_vars_edge\n")
+    (root / "host_vars").mkdir(exist_ok=True)
+    (root / "host_vars" / "w2.yml").write_text("x: from_host_vars\n")
+    return root
+
+
+def test_dynamic_script_matches_ansible(tmp_path: Path, ansible_env: dict[str, Any]) -> None:
+    """A script is run through ansible-inventory; its group_vars/host_vars are read by lint, at the
+    same precedence Ansible gives them."""
+    root = _script_inventory(tmp_path / "inv")
+    inv = load_inventory([root])
+    assert inv.listings == [str(root / "inventory.py")]
+    assert_same_as_ansible(inv, ansible_inventory(ansible_env, [root], "--list"))
+    assert inv.hosts["w1"].sources["x"] == str(root / "inventory.py")
+    assert inv.hosts["w2"].sources["x"] == str(root / "host_vars" / "w2.yml")
+    assert isinstance(inv.hosts["w1"].vars["secret"], VaultValue)
+    assert set(inv.vars_outside_all("e1")) == {"x", "y", "shared"}
+
+
+def test_dynamic_plugin_config(tmp_path: Path, ansible_env: dict[str, Any]) -> None:
+    (tmp_path / "fleet.yml").write_text(
+        "plugin: ansible.builtin.generator\nhosts:\n  name: '{{ site }}-{{ n }}'\n  parents:\n"
+        "    - name: '{{ site }}'\n      vars: {site_name: '{{ site }}'}\nlayers:\n  site: [east, west]\n  n: ['1', '2']\n")
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "east.yml").write_text("dc: east\n")
+    inv = load_inventory([tmp_path])
+    assert sorted(inv.hosts) == ["east-1", "east-2", "west-1", "west-2"]
+    assert inv.hosts["east-1"].vars["dc"] == "east"
+    assert_same_as_ansible(inv, ansible_inventory(ansible_env, [tmp_path], "--list"))
+
+
+def test_dynamic_source_without_ansible_inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vllm_fleet.inventory import dynamic
+
+    monkeypatch.setattr(dynamic, "ansible_inventory", lambda: None)
+    root = _script_inventory(tmp_path)
+    message = error_for([root])
+    assert "ansible-inventory is not installed" in message and str(root / "inventory.py") in message
+    assert "--from-json" in message
+
+
+def test_failing_dynamic_source(tmp_path: Path) -> None:
+    script = tmp_path / "inventory.sh"
+    script.write_text("#!/bin/sh\necho 'cannot reach the CMDB' >&2\nexit 3\n")
+    script.chmod(0o755)
+    message = error_for([script])
+    assert str(script) in message and "failed" in message
+    (tmp_path / "inventory.sh").unlink()
+    plugin = tmp_path / "cloud.yml"
+    plugin.write_text("plugin: no.such.plugin\n")
+    message = error_for([plugin])
+    assert str(plugin) in message and "no.such.plugin" in message
+
+
 def test_locate(tmp_path: Path) -> None:
     ini = tmp_path / "hosts.ini"
     ini.write_text("[web]\nw[1:3] a=1\n[web:vars]\n# c\nb = 2\n")
@@ -294,6 +486,25 @@ def test_locate(tmp_path: Path) -> None:
     gv = tmp_path / "web.yml"
     gv.write_text("---\n# gpu\nvllm_fleet_gpu:\n  name: x\n")
     assert locate(str(gv), "vllm_fleet_gpu") == 3
+
+
+def test_locate_nested_paths(tmp_path: Path) -> None:
+    """A path into a variable finds the deepest part that exists, in vars and inventory files."""
+    gv = tmp_path / "web.yml"
+    gv.write_text("_d: &d\n  max_num_seqs: 4\nvllm_fleet_overrides:\n  serving:\n    <<: *d\n    max_model_len: 1\n"
+                  "vllm_fleet_instances:\n  - {name: a, gpus: [0], port: 8000}\n  - name: b\n    port: 8001\n")
+    assert locate(str(gv), "vllm_fleet_overrides.serving.max_model_len") == 6
+    assert locate(str(gv), "vllm_fleet_overrides.serving.max_num_seqs") == 2  # through the merge key
+    assert locate(str(gv), "vllm_fleet_overrides.serving.nope.deeper") == 4
+    assert locate(str(gv), "vllm_fleet_instances[1].port") == 10
+    assert locate(str(gv), "vllm_fleet_instances[0].port") == 8
+    assert locate(str(gv), "vllm_fleet_instances[7].port") == 7
+    yml = tmp_path / "hosts.yml"
+    yml.write_text("web:\n  hosts:\n    w1:\n      v:\n        a: 1\n        b:\n          c: 2\n")
+    assert locate(str(yml), "v.b.c", "w1") == 7
+    ini = tmp_path / "hosts.ini"
+    ini.write_text("[web]\nw1 v=\"{'a': 1}\"\n")
+    assert locate(str(ini), "v.a", "w1") == 2
 
 
 # --------------------------------------------------------------------------- errors
@@ -327,11 +538,15 @@ def test_non_utf8_file(tmp_path: Path) -> None:
     assert "UTF-8" in error_for([path])
 
 
-def test_empty_inventory_file(tmp_path: Path) -> None:
-    for name, text in (("hosts.yml", ""), ("hosts.ini", "  \n# only a comment\n"), ("hosts.yaml", "---\n")):
-        path = tmp_path / name
-        path.write_text(text)
-        assert "empty" in error_for([path])
+def test_empty_placeholder_files_are_no_hosts(tmp_path: Path, ansible_env: dict[str, Any]) -> None:
+    """Ansible reads an empty or comment-only inventory file as no hosts (its ini plugin accepts it)."""
+    generate(tmp_path, 12, 21, "ini")
+    for name, text in (("00-empty.yml", ""), ("01-comments.ini", "  \n# only a comment\n; and another\n"),
+                       ("02-start.yaml", "---\n"), ("03-blank", "\n\n")):
+        (tmp_path / name).write_text(text)
+    assert_same_as_ansible(load_inventory([tmp_path]), ansible_inventory(ansible_env, [tmp_path], "--list"))
+    alone = tmp_path / "00-empty.yml"
+    assert load_inventory([alone]).hosts == {}
 
 
 def test_empty_inventory_dir(tmp_path: Path) -> None:
@@ -363,7 +578,7 @@ def test_missing_path(tmp_path: Path) -> None:
     "name, text, fragment",
     [
         ("hosts.yml", "- just\n- a list\n", "mapping"),
-        ("hosts.yml", "plugin: constructed\n", "plugin"),
+        ("hosts", "plugin: constructed\n", "rename it"),
         ("hosts.yml", "web:\n  hosts: [a, b]\n", "mapping"),
         ("hosts.yml", "web:\n  hosts:\n    w1: 5\n", "mapping"),
         ("hosts.ini", "[web:children]\nnever_defined\n", "never_defined"),

@@ -1,5 +1,6 @@
-"""Every bad inventory of the corpus is caught with the expected rule and host; the example
-inventory lints clean; unreadable input gives exit 2 and a sentence."""
+"""Every inventory of the corpus is judged as expected: bad ones caught with the expected rule
+and host, real-world layouts clean, unreadable ones refused with exit 2 and a sentence; the
+example inventory lints clean."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from vllm_fleet.cli import main
 
 CORPUS = yaml.safe_load((Path(__file__).parents[1] / "lint_corpus" / "cases.yml").read_text())
 REPO = Path(__file__).parents[2]
+CLEAN = [c for c in CORPUS["cases"] if c["expect"] == "clean"]
+UNREADABLE = [c for c in CORPUS["cases"] if isinstance(c["expect"], dict) and "exit" in c["expect"]]
+BAD = [c for c in CORPUS["cases"] if c not in CLEAN and c not in UNREADABLE]
 
 
 def _write(root: Path, files: dict) -> None:
@@ -27,7 +31,11 @@ def _write(root: Path, files: dict) -> None:
 def _materialise(case: dict, root: Path) -> Path:
     if not case.get("replace_base"):
         _write(root, CORPUS["base"])
+    for rel in case.get("remove", []):
+        (root / rel).unlink()
     _write(root, case["files"])
+    for rel in case.get("executable", []):
+        (root / rel).chmod(0o755)
     return root
 
 
@@ -37,7 +45,8 @@ def _lint_json(path: Path, *extra: str, capsys) -> tuple[int, dict]:
 
 
 def test_corpus_is_large_enough() -> None:
-    assert len(CORPUS["cases"]) >= 30
+    assert len(CORPUS["cases"]) >= 60
+    assert len(CLEAN) >= 15 and len(UNREADABLE) >= 2
     assert len({c["id"] for c in CORPUS["cases"]}) == len(CORPUS["cases"])
 
 
@@ -48,18 +57,51 @@ def test_base_inventory_is_clean(tmp_path: Path, capsys) -> None:
     assert code == 0
 
 
-@pytest.mark.parametrize("case", CORPUS["cases"], ids=[c["id"] for c in CORPUS["cases"]])
+@pytest.mark.parametrize("case", BAD, ids=[c["id"] for c in BAD])
 def test_bad_inventory_is_caught(case: dict, tmp_path: Path, capsys) -> None:
     root = _materialise(case, tmp_path)
+    expect = case["expect"]
     code, report = _lint_json(root, *(["--strict"] if case.get("strict") else []), capsys=capsys)
     hits = [(v["rule"], v["host"]) for v in report["violations"]]
-    assert (case["expect"]["rule"], case["expect"]["host"]) in hits, report["violations"]
+    assert (expect["rule"], expect["host"]) in hits, report["violations"]
     assert code == 1
     # The fault is confined to the host it was planted on.
-    assert {v["host"] for v in report["violations"] if v["severity"] != "info"} == {case["expect"]["host"]}, hits
+    assert {v["host"] for v in report["violations"] if v["severity"] != "info"} == {expect["host"]}, hits
+    mine = [v for v in report["violations"] if (v["rule"], v["host"]) == (expect["rule"], expect["host"])]
+    if "var" in expect:
+        mine = [v for v in mine if v["var"] == expect["var"]]
+        assert mine, report["violations"]
+    if "file" in expect:
+        assert any(v["file"] == str(root / expect["file"]) and v["line"] == expect.get("line", v["line"]) for v in mine), mine
+    if "message" in expect:
+        assert any(expect["message"] in v["message"] for v in mine), mine
+    for also in expect.get("also", []):
+        assert (also, expect["host"]) in hits, (also, hits)
     if not case.get("strict"):
         assert main(["lint", str(root)]) == 1
         capsys.readouterr()
+
+
+@pytest.mark.parametrize("case", CLEAN, ids=[c["id"] for c in CLEAN])
+def test_real_world_inventory_is_clean(case: dict, tmp_path: Path, capsys) -> None:
+    root = _materialise(case, tmp_path)
+    code, report = _lint_json(root, "--strict", capsys=capsys)
+    assert [v for v in report["violations"] if v["severity"] != "info"] == [], report["violations"]
+    assert code == 0
+    notes = {(v["rule"], v["host"], v["var"]) for v in report["violations"]}
+    for note in case.get("notes", []):
+        assert (note["rule"], note["host"], note["var"]) in notes, (note, sorted(notes))
+    assert report["hosts_checked"] == 4
+
+
+@pytest.mark.parametrize("case", UNREADABLE, ids=[c["id"] for c in UNREADABLE])
+def test_unreadable_corpus_input_is_refused(case: dict, tmp_path: Path) -> None:
+    root = _materialise(case, tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "vllm_fleet", "lint", str(root)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == case["expect"]["exit"], proc.stderr
+    assert proc.stderr.startswith("vllm-fleet: ") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert case["expect"]["message"] in proc.stderr and str(root) in proc.stderr, proc.stderr
 
 
 def test_every_violation_names_file_line_host_var(tmp_path: Path, capsys) -> None:

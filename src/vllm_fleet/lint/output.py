@@ -27,12 +27,15 @@ def format_text(found: list[Located], checked: int, seconds: float) -> str:
         v = f.violation
         where = f"{f.file}:{f.line}" if f.file and f.line else (f.file or "<inventory>")
         lines.append(f"{where}: {v.severity} {v.rule} host={v.host} var={v.var}: {v.message}")
-    counts = {s: sum(1 for f in found if f.violation.severity == s) for s in (ERROR, WARNING, INFO)}
-    lines.append(
-        f"{checked} host(s) checked in {seconds:.2f} s: {counts[ERROR]} error(s), {counts[WARNING]} warning(s)"
-        + (f", {counts[INFO]} note(s)" if counts[INFO] else "")
-    )
+    lines.append(summary(found, checked, seconds))
     return "\n".join(lines)
+
+
+def summary(found: list[Located], checked: int, seconds: float) -> str:
+    """The last line: what was printed above it, counted."""
+    counts = {s: sum(1 for f in found if f.violation.severity == s) for s in (ERROR, WARNING, INFO)}
+    return (f"{checked} host(s) checked in {seconds:.2f} s: {counts[ERROR]} error(s), {counts[WARNING]} warning(s)"
+            + (f", {counts[INFO]} note(s)" if counts[INFO] else ""))
 
 
 def format_json(found: list[Located], checked: int, seconds: float) -> str:
@@ -52,7 +55,7 @@ def format_github(found: list[Located], checked: int, seconds: float) -> str:
         loc = ",".join(p for p in (f"file={f.file}" if f.file else "", f"line={f.line}" if f.line else "") if p)
         props = ",".join(p for p in (loc, f"title={v.rule} {v.host}") if p)
         out.append(f"::{level[v.severity]} {props}::{_gh_escape(f'{v.var}: {v.message}')}")
-    out.append(format_text([], checked, seconds).splitlines()[-1])
+    out.append(summary(found, checked, seconds))
     return "\n".join(out)
 
 

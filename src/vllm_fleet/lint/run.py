@@ -1,4 +1,5 @@
-"""`vllm-fleet lint`: every problem of an inventory at once, each naming host, variable and rule.
+"""`vllm-fleet lint`: every problem of an inventory at once, each naming file, line, host,
+variable and rule.
 
 Hosts with the same fleet variables get the same verdict, so each distinct set is checked once;
 that is what keeps 10,000 hosts fast.
@@ -12,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from vllm_fleet.inventory import Inventory, ResolvedHost, locate
-from vllm_fleet.rules import RULES, SEVERITY_ORDER, HostView, Violation, run_rules, schema
-from vllm_fleet.rules.base import ERROR
-from vllm_fleet.serving.host import is_fleet_host, plan_host
-from vllm_fleet.serving.profiles import ProfileError
+from vllm_fleet.lint import membership
+from vllm_fleet.lint.check import SCHEMA_RULE, check_fleet_vars, encrypted_file_note
+from vllm_fleet.lint.unknown import TEMPLATE_MARKERS, find_unknown
+from vllm_fleet.rules import INFO, SEVERITY_ORDER, Violation, schema
 
-SCHEMA_RULE = "VF001"
+__all__ = ["SCHEMA_RULE", "Located", "check_fleet_vars", "fleet_vars", "in_scope", "lint_inventory"]
+
+in_scope = membership.in_scope
 
 
 @dataclass
@@ -35,64 +38,106 @@ class Located:
 
 
 def fleet_vars(host: ResolvedHost) -> dict[str, Any]:
-    return {k: v for k, v in host.vars.items() if k.startswith(schema.NAMESPACE)}
+    return {k: v for k, v in host.vars.items() if isinstance(k, str) and k.startswith(schema.NAMESPACE)}
 
 
-def in_scope(host: ResolvedHost) -> bool:
-    return is_fleet_host(host.vars)
+def _signature(fv: dict[str, Any], encrypted: bool) -> str:
+    """Equal for hosts whose fleet variables are equal, and only for those.
 
-
-def check_fleet_vars(fv: dict[str, Any], host_name: str) -> list[Violation]:
-    """Schema errors, then (when the variables are sound enough to resolve) the serving rules."""
-    found = [Violation(SCHEMA_RULE, ERROR, host_name, var, msg) for var, msg in schema.validate_host(fv)]
-    broken = {v.var.split(".")[0].split("[")[0] for v in found}
-    needed = {"vllm_fleet_profile", "vllm_fleet_overrides", "vllm_fleet_gpu", "vllm_fleet_cpu_arch",
-              "vllm_fleet_driver_branch", "vllm_fleet_instances", "vllm_fleet_bind_address", "vllm_fleet_waivers"}
-    if broken & needed or not needed - {"vllm_fleet_overrides", "vllm_fleet_instances", "vllm_fleet_bind_address",
-                                        "vllm_fleet_waivers"} <= set(fv):
-        return found
+    The reader bounds what YAML aliases may expand to, so this walk is bounded too.
+    """
     try:
-        plan = plan_host(fv)
-    except ProfileError as exc:
-        return found + [Violation(SCHEMA_RULE, ERROR, host_name, "vllm_fleet_overrides", str(exc))]
-    return found + run_rules(HostView.declared(host_name, plan), RULES)
+        text = json.dumps(fv, sort_keys=True, default=repr)
+    except TypeError:  # keys of mixed types cannot be sorted: the order then tells sets apart
+        text = json.dumps(fv, default=repr)
+    if any(marker in text for marker in TEMPLATE_MARKERS):
+        # `!unsafe` text prints as a plain string but is not a template
+        text += repr([u.path for u in find_unknown(fv)])
+    return f"{int(encrypted)}{text}"
 
 
-def _signature(fv: dict[str, Any]) -> str:
-    return json.dumps(fv, sort_keys=True, default=repr)
+class _Verdicts:
+    """check_fleet_vars once per distinct set of fleet variables.
+
+    Hosts of one group share the very value objects they inherit, so the identities of the
+    values find most hosts' verdict without serialising anything.
+    """
+
+    def __init__(self) -> None:
+        self._by_ids: dict[tuple, list[Violation]] = {}
+        self._by_signature: dict[str, list[Violation]] = {}
+
+    def get(self, fv: dict[str, Any], encrypted: bool) -> list[Violation]:
+        ids = (encrypted, *((k, id(v)) for k, v in fv.items()))
+        found = self._by_ids.get(ids)
+        if found is None:
+            key = _signature(fv, encrypted)
+            found = self._by_signature.get(key)
+            if found is None:
+                found = self._by_signature[key] = check_fleet_vars(fv, "", encrypted=encrypted)
+            self._by_ids[ids] = found
+        return found
+
+
+class _Locator:
+    """File and line of a violation, from where the host's variable was set."""
+
+    def __init__(self, inventory: Inventory) -> None:
+        self.unlocatable = set(inventory.listings)
+        self.cache: dict[tuple[str, str, str], int | None] = {}
+        self.per_host: dict[str, bool] = {}
+
+    def __call__(self, host: ResolvedHost, var: str) -> tuple[str | None, int | None]:
+        top = var.split(".")[0].split("[")[0]
+        if top in host.sources:
+            source, path = host.sources[top], var
+        else:  # not set anywhere: point at the host's profile, where its group sets things
+            source, path = host.sources.get("vllm_fleet_profile"), "vllm_fleet_profile"
+        return source, self.line(source, path, host.name)
+
+    def line(self, source: str | None, path: str, host_name: str) -> int | None:
+        if not source or source.startswith("<") or source in self.unlocatable:
+            return None
+        per_host = self.per_host.get(source)
+        if per_host is None:
+            # A key's line in a vars file is the same for every host; only inventory files, where
+            # hosts carry inline vars, need the host in the key.
+            parts = Path(source).parts
+            per_host = self.per_host[source] = "group_vars" not in parts and "host_vars" not in parts
+        key = (source, path, host_name if per_host else "")
+        if key not in self.cache:
+            self.cache[key] = locate(source, path, host_name)
+        return self.cache[key]
 
 
 def lint_inventory(inventory: Inventory) -> tuple[list[Located], int]:
-    """All violations of the inventory, located and sorted, and the number of hosts checked."""
-    verdicts: dict[str, list[Violation]] = {}
-    line_cache: dict[tuple[str, str, str], int | None] = {}
+    """All violations of the inventory, located and sorted, and the number of fleet hosts checked."""
+    verdicts = _Verdicts()
+    where = _Locator(inventory)
     located: list[Located] = []
+    left_out: list[str] = []
     checked = 0
     for name in sorted(inventory.hosts):
         host = inventory.hosts[name]
         if not in_scope(host):
+            left_out.append(name)
+            found = membership.unprofiled(inventory, host)
+            if found is not None:
+                violation, source = found
+                located.append(Located(violation, source or None, where.line(source, violation.var, name)))
             continue
         checked += 1
         fv = fleet_vars(host)
-        key = _signature(fv)
-        if key not in verdicts:
-            verdicts[key] = check_fleet_vars(fv, "")
-        for v in verdicts[key]:
+        for v in verdicts.get(fv, bool(host.encrypted)):
             v = Violation(v.rule, v.severity, name, v.var, v.message)
-            top = v.var.split(".")[0].split("[")[0]
-            source = host.sources.get(top) or host.sources.get("vllm_fleet_profile")
-            line = None
-            if source and not source.startswith("<"):
-                var = top if top in host.sources else "vllm_fleet_profile"
-                # A key's line in a vars file is the same for every host; only inventory
-                # files, where hosts carry inline vars, need the host in the key.
-                per_host = not any(d in Path(source).parts for d in ("group_vars", "host_vars"))
-                cache_key = (source, var, name if per_host else "")
-                if cache_key not in line_cache:
-                    line_cache[cache_key] = locate(source, var, name)
-                line = line_cache[cache_key]
-            located.append(Located(v, source, line))
+            located.append(Located(v, *where(host, v.var)))
+        for path in host.encrypted:
+            located.append(Located(encrypted_file_note(name, path, bool(fv.get("vllm_fleet_api_key"))), path, None))
+    first_source = inventory.sources[0] if inventory.sources else None
+    if left_out:
+        located.append(Located(membership.left_out_note(left_out), first_source, None))
+    for path in inventory.encrypted_sources:
+        located.append(Located(Violation("VF003", INFO, "all", "hosts", f"{path} is encrypted with ansible-vault: "
+                                         "lint cannot read the hosts it lists, so it checked none of them"), path, None))
     located.sort(key=Located.sort_key)
     return located, checked
-
-
