@@ -72,7 +72,8 @@ def test_image_override_by_field_and_unknown_names() -> None:
 @pytest.mark.parametrize("version,field,style", [("0.11.0", "reasoning_content", "request_too_large"),
                                                  ("0.15.1", "reasoning_content", "request_too_large"),
                                                  ("0.16.0", "reasoning", "request_too_large"),
-                                                 ("0.28.0", "reasoning", "clamped")])
+                                                 ("0.28.0", "reasoning", "request_too_large"),
+                                                 ("0.32.0", "reasoning", "clamped")])
 def test_version_knowledge(version: str, field: str, style: str) -> None:
     assert releases.reasoning_field(version) == field
     assert releases.context_error_style(version) == style

@@ -20,24 +20,43 @@ def _profile_env(h: HostView) -> dict:
     return profiles.catalogue()["profiles"][h.cfg["name"]].get("env") or {}
 
 
+def _names_in(kind: str, version: str) -> list[str]:
+    """The names of a kind (tool_call_parsers, reasoning_parsers, speculative_methods) that the
+    release accepts."""
+    return [name for name, spec in releases.releases()[kind].items() if releases.available_in(spec, version)]
+
+
+def _unknown_name(kind: str, what: str, name: str, version: str) -> str:
+    spec = releases.releases()[kind].get(name)
+    if spec is not None:  # known to vLLM, not to this release
+        bound = f"from vLLM {spec['since']}" if "since" in spec else f"until vLLM {spec['until']}"
+        return f"the {what} {name!r} exists only {bound}, and the pinned image has vLLM {version}"
+    return f"there is no {what} named {name!r}"
+
+
 def check_reasoning_parser(h: HostView) -> Iterator[Finding]:
     parser = h.cfg["serving"].get("reasoning_parser")
-    known = releases.releases()["reasoning_parsers"]
+    version = _version(h)
+    known = _names_in("reasoning_parsers", version)
     if h.cfg["model"].get("reasoning") and not parser:
         yield ("vllm_fleet_overrides.serving.reasoning_parser",
                "this is a reasoning model: without reasoning_parser: qwen3, <think>...</think> leaks into content; set it")
     elif parser and parser not in known:
         yield ("vllm_fleet_overrides.serving.reasoning_parser",
-               f"there is no reasoning parser named {parser!r}{suggest(parser, known)}")
+               _unknown_name("reasoning_parsers", "reasoning parser", parser, version) + suggest(parser, known))
 
 
 def check_tool_parser(h: HostView) -> Iterator[Finding]:
     serving = h.cfg["serving"]
     parser = serving.get("tool_call_parser")
-    known = releases.releases()["tool_call_parsers"]
+    version = _version(h)
+    known = _names_in("tool_call_parsers", version)
     if parser and parser not in known:
-        hint = suggest(parser, known) or f"; use one of {', '.join(known)}"
-        yield "vllm_fleet_overrides.serving.tool_call_parser", f"there is no tool call parser named {parser!r}{hint}"
+        # For this model the recipe's parser, whatever the nearest spelling (qwen3 is not one).
+        hint = "; use qwen3_coder, as vLLM's recipe does" if parser.startswith("qwen3") else (
+            suggest(parser, known) or f"; use one of {', '.join(known)}")
+        yield ("vllm_fleet_overrides.serving.tool_call_parser",
+               _unknown_name("tool_call_parsers", "tool call parser", parser, version) + hint)
     if serving.get("enable_auto_tool_choice") and not parser:
         yield ("vllm_fleet_overrides.serving.enable_auto_tool_choice",
                "enable_auto_tool_choice needs tool_call_parser (vLLM refuses to start without it); set qwen3_coder")
@@ -72,12 +91,23 @@ def check_hybrid_chunked_prefill(h: HostView) -> Iterator[Finding]:
                f"without chunked prefill. Set enable_chunked_prefill: true (or enable_prefix_caching: false)")
 
 
-def check_speculative_method(h: HostView) -> Iterator[Finding]:
-    method = (h.cfg["serving"].get("speculative_config") or {}).get("method")
-    known = releases.releases()["speculative_methods"]
+def check_speculative_config(h: HostView) -> Iterator[Finding]:
+    """The method and every key of --speculative-config against the pinned release: vLLM builds
+    a SpeculativeConfig that refuses unknown keys from 0.16.0 on (wheel vllm/config/utils.py)."""
+    spec = h.cfg["serving"].get("speculative_config") or {}
+    version = _version(h)
+    method = spec.get("method")
+    known = _names_in("speculative_methods", version)
     if method is not None and method not in known:
         yield ("vllm_fleet_overrides.serving.speculative_config.method",
-               f"there is no speculative method {method!r}{suggest(str(method), known) or '; this checkpoint uses mtp'}")
+               _unknown_name("speculative_methods", "speculative method", str(method), version)
+               + (suggest(str(method), known) or "; this checkpoint uses mtp"))
+    keys = releases.releases()["speculative_config_keys"]
+    for key in sorted(spec):
+        if key not in keys or not releases.available_in(keys[key], version):
+            yield (f"vllm_fleet_overrides.serving.speculative_config.{key}",
+                   _unknown_name("speculative_config_keys", "speculative config key", key, version)
+                   + "; vLLM refuses unknown keys at start")
 
 
 def _flag_values(args: list[str]) -> Iterator[tuple[str, str | None]]:
@@ -113,6 +143,10 @@ def check_flags_for_version(h: HostView) -> Iterator[Finding]:
         elif spec.get("choices") and value is not None and value not in spec["choices"]:
             yield ("vllm_fleet_overrides.serving",
                    f"{flag} {value!r} is not a valid choice{suggest(value, spec['choices'])} (valid: {', '.join(spec['choices'])})")
+        elif value in (spec.get("choices_since") or {}) and not releases.available_in(
+                {"since": spec["choices_since"][value]}, version):
+            yield ("vllm_fleet_overrides.serving",
+                   f"{flag} {value!r} needs vLLM >= {spec['choices_since'][value]} but the pinned image has vLLM {version}")
 
 
 def check_env_for_version(h: HostView) -> Iterator[Finding]:
@@ -144,5 +178,5 @@ RULES: tuple[Rule, ...] = (
     Rule("VF306", WARNING, "env vars read by the pinned vLLM version", check_env_for_version),
     Rule("VF309", ERROR, "MTP draft MoE backend with marlin", check_draft_moe_backend),
     Rule("VF310", ERROR, "chunked prefill with prefix caching for hybrid models", check_hybrid_chunked_prefill),
-    Rule("VF311", ERROR, "speculative method known", check_speculative_method),
+    Rule("VF311", ERROR, "speculative method and config keys known to the pinned vLLM", check_speculative_config),
 )
