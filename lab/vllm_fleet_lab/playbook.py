@@ -21,7 +21,9 @@ def run_playbook(playbook: str, inventory: Path, tmp: Path, *, limit: str | None
     tmp.mkdir(parents=True, exist_ok=True)
     return ansible_runner.run(
         private_data_dir=str(tmp), playbook=str(REPO_ROOT / playbook), inventory=str(inventory),
-        limit=limit, cmdline=cmdline, extravars=extravars or {}, quiet=True,
+        # The smoke role's results land in the repository's artifacts/, whatever runner's cwd is.
+        limit=limit, cmdline=cmdline, extravars={"smoke_artifacts_dir": str(REPO_ROOT / "artifacts"), **(extravars or {})},
+        quiet=True,
         event_handler=event_handler,
         # ansible-runner finds ansible-playbook on PATH: the one beside this interpreter.
         envvars={"ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),

@@ -82,13 +82,14 @@ def instance_name_valid(name: Any) -> bool:
 
 
 def manifest(plan_dict: Mapping[str, Any], name: str, image_ref: str, unit: str, container: str,
-             api_key_file: str | None = None) -> dict[str, Any]:
+             api_key_file: str | None = None, ca_file: str | None = None) -> dict[str, Any]:
     """The instance manifest the vllm role writes to <config dir>/<name>.json."""
     vllm_fleet()
     from vllm_fleet.serving.manifest import instance_manifest
 
     return instance_manifest(_host_plan(plan_dict), str(name), image_ref=str(image_ref), unit=str(unit),
-                             container=str(container), api_key_file=api_key_file or None)
+                             container=str(container), api_key_file=api_key_file or None,
+                             ca_file=ca_file or None)
 
 
 def preflight_problems(plan_dict: Mapping[str, Any], gpu_facts: Mapping[str, Any], free_disk_bytes: Any,

@@ -59,18 +59,56 @@ def test_api_key_in_no_argv_unit_args_or_inspect(first_converge, fresh_lab, name
 
 
 def test_spark_container_gets_the_key_from_the_secrets_file(first_converge, fresh_lab) -> None:
-    """The key still reaches vLLM: it refuses a request without it and serves one with it."""
+    """The key still reaches vLLM: behind the proxy, on loopback, it refuses a request without
+    the key and serves one with it."""
     key = _api_key(fresh_lab)
     host = fresh_lab.host(SPARK)
     secrets = host.file("/etc/vllm-fleet/secrets/main/api-key")
     assert secrets.exists and secrets.content_string == key
-    url = "http://127.0.0.1:8000/v1/models"
+    url = "http://127.0.0.1:18000/v1/models"  # vLLM itself, behind the proxy
     without = host.run(f"curl -s -o /dev/null -w '%{{http_code}}' {url}").stdout.strip()
     assert without == "401", without
     header = shlex.quote(f"Authorization: Bearer {key}")
     # The header goes through stdin (-H @-), so the key is on no command line even here.
     with_key = host.run(f"printf '%s\\n' {header} | curl -s -o /dev/null -w '%{{http_code}}' -H @- {url}")
     assert with_key.stdout.strip() == "200", with_key.stdout + with_key.stderr
+
+
+# Every way into the model vLLM answers, and what the proxy in front of the spark host must say
+# to a client on another host without the key (vLLM's own --api-key leaves /invocations and
+# /tokenize open: vllm issue #58144).
+PROBES = (("POST", "/v1/chat/completions"), ("POST", "/v1/completions"), ("GET", "/v1/models"),
+          ("POST", "/invocations"), ("POST", "/tokenize"), ("POST", "/detokenize"), ("GET", "/metrics"),
+          ("GET", "/version"), ("POST", "/pooling"), ("POST", "/score"), ("GET", "/v2/models"), ("GET", "/ping"))
+
+
+def _probe(client, base: str, method: str, path: str, key: str | None, cacert: str) -> str:
+    auth = f"-H @- <<< {shlex.quote('Authorization: Bearer ' + key)}" if key else ""
+    body = "-H 'Content-Type: application/json' -d '{\"model\": \"x\", \"prompt\": \"hi\"}'" if method == "POST" else ""
+    cmd = f"curl -s -o /dev/null -w '%{{http_code}}' --cacert {cacert} -X {method} {body} {auth} {base}{path}"
+    return client.run(f"bash -c {shlex.quote(cmd)}").stdout.strip()
+
+
+def test_the_proxy_serves_only_keyed_paths_to_other_hosts(first_converge, fresh_lab, tmp_path) -> None:
+    """From another lab host, over the network: no path answers without the key, the keyed
+    paths answer with it, /invocations never, and vLLM's own port is not reachable at all."""
+    key = _api_key(fresh_lab)
+    spark, client = fresh_lab.host(SPARK), fresh_lab.host(H100)
+    cert = spark.file("/etc/vllm-fleet/tls/server.crt").content_string
+    client.run(f"printf '%s' {shlex.quote(cert)} > /tmp/spark-proxy.crt")
+    base = f"https://{fresh_lab.address(SPARK)}:8000"
+    anonymous = {f"{m} {p}": _probe(client, base, m, p, None, "/tmp/spark-proxy.crt") for m, p in PROBES}
+    assert all(not code.startswith("2") for code in anonymous.values()), anonymous
+    assert anonymous["GET /v1/models"] == "401" and anonymous["POST /invocations"] == "404", anonymous
+    keyed = {f"{m} {p}": _probe(client, base, m, p, key, "/tmp/spark-proxy.crt") for m, p in PROBES}
+    assert keyed["GET /v1/models"] == "200" and keyed["POST /tokenize"] == "200", keyed
+    assert keyed["POST /invocations"] == "404" and keyed["POST /pooling"] == "404", keyed
+    health = client.run(f"curl -s -o /dev/null -w '%{{http_code}}' --cacert /tmp/spark-proxy.crt {base}/health")
+    assert health.stdout.strip() == "200"
+    backend = client.run(f"curl -s -m 5 -o /dev/null -w '%{{http_code}}' http://{fresh_lab.address(SPARK)}:18000/health")
+    assert backend.stdout.strip() == "000", "vLLM's own port answers from another host: it is not on loopback only"
+    plain = client.run(f"curl -s -m 5 -o /dev/null -w '%{{http_code}}' http://{fresh_lab.address(SPARK)}:8000/health")
+    assert plain.stdout.strip() in ("000", "400"), "the proxy answers plain HTTP"
 
 
 def test_api_key_not_in_converge_output(first_converge, fresh_lab) -> None:

@@ -204,7 +204,10 @@ def test_cli_startup_errors_exit_1_before_loading(args, message):
 
 def test_cli_version_and_valid_tool_parsers():
     assert run_cli("--version").stdout.strip() == "0.28.0"
-    for parser in ("hermes", "qwen3_coder", "qwen3_xml", "qwen3_json"):
+    # qwen3_json is registered from 0.32.0 only (wheel vllm/tool_parsers/__init__.py).
+    refused = run_cli("serve", MODEL, "--enable-auto-tool-choice", "--tool-call-parser", "qwen3_json")
+    assert refused.returncode == 1 and "invalid tool call parser: qwen3_json" in refused.stderr
+    for parser in ("hermes", "qwen3_coder", "qwen3_xml"):
         # A bad reasoning parser is checked after the tool parser: reaching it (exit 1 with
         # its error) proves the tool parser name passed, without starting a server.
         result = run_cli("serve", MODEL, "--enable-auto-tool-choice", "--tool-call-parser", parser,
@@ -469,7 +472,18 @@ def test_completions_stream(current):
 
 
 # --- context length ---------------------------------------------------------------------
-def test_context_errors_since_0_20(spark):
+def test_context_errors_0_20_to_0_31(spark):
+    """vLLM 0.28.0 (the pinned release) answers 400 when prompt + an explicit max_tokens is over
+    the limit (wheel vllm/renderers/params.py); it does not clamp as 0.32 does."""
+    sum_over = chat(spark, messages=long_messages(spark, MAX_LEN - 3), max_tokens=1000)
+    assert sum_over.status_code == 400
+    message = sum_over.json()["error"]["message"]
+    assert message.startswith(f"This model's maximum context length is {MAX_LEN} tokens. However, you requested "
+                              f"1000 output tokens and your prompt contains {MAX_LEN - 3} input tokens")
+
+
+def test_context_errors_since_0_32(current):
+    spark = current
     over = chat(spark, messages=long_messages(spark, MAX_LEN + 1))
     assert over.status_code == 400
     assert over.json() == {"error": {

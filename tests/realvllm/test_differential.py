@@ -79,10 +79,17 @@ CASES = [
     Case("missing_api_key_chat", "POST", "/v1/chat/completions", chat(), headers={}),
     Case("wrong_api_key_chat", "POST", "/v1/chat/completions", chat(),
          headers={"Authorization": "Bearer wrong"}),
-    # Endpoints outside /v1 stay open with --api-key (lab notes).
+    # vLLM guards /v1, /v2, /inference and /cohere only: everything else stays open with
+    # --api-key, /invocations (full inference) included (vllm issue #58144). The stand-in must
+    # show the same hole, or the lab could not see what the proxy closes.
     Case("no_key_version", "GET", "/version", headers={}),
     Case("no_key_health", "GET", "/health", headers={}),
     Case("no_key_tokenize", "POST", "/tokenize", {"model": MODEL, "prompt": "hi"}, headers={}),
+    Case("no_key_invocations_chat", "POST", "/invocations", chat(), headers={}, values="chat"),
+    Case("no_key_invocations_completion", "POST", "/invocations",
+         {"model": MODEL, "prompt": "hello world", "max_tokens": 5}, headers={}, values="completion"),
+    Case("no_key_v2_guarded", "GET", "/v2/models", headers={}),
+    Case("no_key_inference_guarded", "POST", "/inference/v1/generate", {"model": MODEL}, headers={}),
 ]
 
 def standin_command(model_dir: Path, port: int) -> list[str]:

@@ -35,7 +35,7 @@ def _name(rng: random.Random, taken: set[str]) -> str:
             return name
 
 
-def generated_host(rng: random.Random) -> dict[str, Any]:
+def generated_host(rng: random.Random, bind: str) -> dict[str, Any]:
     profile = rng.choice(sorted(GPUS))
     tp = int(resolve_serving(profile)["serving"]["tensor_parallel_size"])
     count = 1 if profile == "spark" else tp * rng.randint(1, 2)
@@ -44,7 +44,7 @@ def generated_host(rng: random.Random) -> dict[str, Any]:
         "vllm_fleet_cpu_arch": "aarch64" if profile == "spark" else "x86_64",
         "vllm_fleet_driver_branch": 580,
         "vllm_fleet_gpu": {**GPUS[profile], "count": count},
-        "vllm_fleet_bind_address": rng.choice(BINDS),
+        "vllm_fleet_bind_address": bind,
         "vllm_fleet_api_key": CONTRACT_KEY,
     }
     if count > tp or rng.random() < 0.5:
@@ -60,7 +60,8 @@ def write(root: Path, generated: int = 6, seed: int = 20261129) -> tuple[Path, l
     """The inventory directory (example inventory + group `generated`) and its host names."""
     shutil.copytree(REPO / "inventory" / "example", root)
     rng = random.Random(seed)
-    hosts = {f"gen-{i:02d}": generated_host(rng) for i in range(generated)}
+    # Every bind address once at least: the ones whose on-host address differs are the point.
+    hosts = {f"gen-{i:02d}": generated_host(rng, BINDS[i % len(BINDS)]) for i in range(generated)}
     (root / "generated.yml").write_text(yaml.safe_dump({"all": {"children": {"generated": {"hosts": hosts}}}}))
     example = yaml.safe_load((root / "hosts.yml").read_text())
     names = sorted(_hosts_of(example) | set(hosts))

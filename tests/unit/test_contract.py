@@ -5,7 +5,6 @@ the vllm role renders for that host from the variables Ansible itself resolved."
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from vllm_fleet.inventory import load_inventory
 from vllm_fleet.lint.run import lint_inventory
@@ -37,8 +36,11 @@ def test_what_lint_sees_is_what_the_role_renders(contract, rendered) -> None:
         binds.add(plan.bind_address)
         for inst in plan.instances:
             m = manifests[inst.name]
-            assert (m["gpus"], m["port"], m["bind_address"], m["url"]) == (
-                inst.gpus, inst.port, plan.bind_address, inst.url), (name, inst)
+            assert (m["gpus"], m["port"], m["bind_address"], m["url"], m["backend_url"], m["proxied"]) == (
+                inst.gpus, inst.port, plan.bind_address, inst.url, inst.backend_url, inst.proxied), (name, inst)
+            # Any bind address but loopback goes through the proxy, and vLLM itself stays on loopback.
+            assert inst.proxied == (not plan.loopback)
+            assert m["ca_file"] == ("/etc/vllm-fleet/tls/server.crt" if inst.proxied else None)
             assert m["unit"] == f"vllm@{inst.name}.service" and m["container"] == f"vllm-{inst.name}"
             assert m["model"]["id"] == plan.serving["model"]["id"]
             assert m["max_model_len"] == plan.serving["serving"]["max_model_len"]
@@ -46,7 +48,9 @@ def test_what_lint_sees_is_what_the_role_renders(contract, rendered) -> None:
             assert m["serve_args"] == serve_args(plan.serving)
             assert (m["api_key_file"] is not None) == plan.api_key_set
             argv = (etc / f"{inst.name}.args").read_text().splitlines()
-            assert argv[argv.index("--publish") + 1] == f"{inst.publish_host}:{inst.port}:8000"
+            assert argv[argv.index("--publish") + 1] == f"{inst.publish_host}:{inst.publish_port}:8000"
+            if inst.proxied:
+                assert inst.publish_host == "127.0.0.1" and inst.url.startswith("https://")
             assert argv[argv.index("--gpus") + 1] == '"device=' + ",".join(map(str, inst.gpus)) + '"'
             assert argv[argv.index("--name") + 1] == f"vllm-{inst.name}"
             assert argv[argv.index(m["image"]["ref"]) + 1:] == m["serve_args"]

@@ -90,7 +90,8 @@ def test_container_receives_exactly_the_serve_args(rendered, case):
         assert f"{out / 'etc' / 'secrets' / inst['name']}:/run/secrets/vllm-fleet:ro" in volumes
         assert f"{out / 'libexec' / 'container-entrypoint'}:/run/vllm-fleet/entrypoint:ro" in volumes
         assert opts[opts.index("--gpus") + 1] == '"device=' + ",".join(map(str, inst["gpus"])) + '"'
-        assert opts[opts.index("--publish") + 1] == f"0.0.0.0:{inst['port']}:8000"
+        # Bound to 0.0.0.0, so served through the proxy: vLLM itself only on loopback, port + 10000.
+        assert opts[opts.index("--publish") + 1] == f"127.0.0.1:{inst['port'] + 10000}:8000"
         assert opts[opts.index("--name") + 1] == f"vllm-{inst['name']}"
         assert opts[opts.index("--env-file") + 1] == str(out / "etc" / f"{inst['name']}.env")
         assert opts[opts.index("--volume") + 1].endswith(":/root/.cache/huggingface:ro")

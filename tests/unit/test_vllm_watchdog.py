@@ -41,8 +41,10 @@ def test_the_rendered_manifest_gives_url_model_and_key(rendered, watchdog):
         etc = rendered[case] / "etc"
         for inst in _instances("spark")[1]:
             manifest = json.loads((etc / f"{inst['name']}.json").read_text())
-            # Published on 0.0.0.0: probed over loopback, on the instance's own host port.
-            assert manifest["url"] == f"http://127.0.0.1:{inst['port']}"
+            # Bound to 0.0.0.0: clients go through the proxy (https, the instance's port); the
+            # watchdog probes vLLM itself, on loopback behind it (the port + 10000).
+            assert manifest["url"] == f"https://127.0.0.1:{inst['port']}"
+            assert manifest["backend_url"] == f"http://127.0.0.1:{inst['port'] + 10000}"
             # extra_args name the model again in nasty-args; vLLM keeps the last one.
             expected = "a b" if case == "nasty-args" else resolve_serving("spark")["model"]["id"]
             assert manifest["model"]["served_name"] == expected
@@ -80,7 +82,7 @@ class Host:
         self.etc = tmp_path / "etc"
         self.etc.mkdir()
         self.manifest = self.etc / "main.json"
-        self.manifest.write_text(json.dumps({"instance": "main", "unit": "vllm@main.service", "url": url,
+        self.manifest.write_text(json.dumps({"instance": "main", "unit": "vllm@main.service", "backend_url": url,
                                              "model": {"served_name": model}, "api_key_file": None}))
         self.state_dir = tmp_path / "state"
         self.bin = tmp_path / "bin"

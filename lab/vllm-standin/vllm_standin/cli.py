@@ -13,7 +13,7 @@ import argparse
 import json
 from dataclasses import dataclass
 
-from vllm_standin.version import Version, has
+from vllm_standin.version import Version, emulated_version, has
 
 KV_CACHE_DTYPES = ["auto", "fp8", "fp8_e4m3", "fp8_e5m2"]
 MOE_BACKENDS = ["auto", "triton", "cutlass", "flashinfer_trtllm", "flashinfer_cutlass",
@@ -23,17 +23,24 @@ DTYPES = ["auto", "half", "float16", "bfloat16", "float", "float32"]
 # case-insensitively (NVIDIA's Spark playbook passes lower-case `flashinfer`).
 ATTENTION_BACKENDS = ["flash_attn", "flashinfer", "triton_attn", "flex_attention", "torch_sdpa",
                       "cpu_attn", "rocm_attn", "rocm_aiter_fa", "flashmla", "flashinfer_mla",
-                      "cutlass_mla", "triton_mla", "flash_attn_mla", "tree_attn", "xformers"]
+                      "cutlass_mla", "triton_mla", "flash_attn_mla"]
 # A subset of vLLM's registered quantization methods (facts §Quantization flag for modelopt_*).
-QUANTIZATIONS = ["awq", "awq_marlin", "bitsandbytes", "compressed-tensors", "experts_int8",
-                 "fbgemm_fp8", "fp8", "gguf", "gptq", "gptq_marlin", "marlin", "modelopt",
+QUANTIZATIONS = ["awq", "awq_marlin", "compressed-tensors", "experts_int8",
+                 "fbgemm_fp8", "fp8", "gptq", "gptq_marlin", "modelopt",
                  "modelopt_fp4", "modelopt_mxfp8", "mxfp4", "torchao"]
 # Tool parsers registered in vLLM (subset; facts §Flags and env vars: there is no `qwen3`).
 TOOL_PARSERS = ["deepseek_v3", "deepseek_v31", "ernie45", "glm45", "granite", "granite-20b-fc",
                 "hermes", "hunyuan_a13b", "internlm", "jamba", "kimi_k2", "llama3_json",
-                "llama4_json", "llama4_pythonic", "minimax", "minimax_m2", "mistral", "olmo3",
+                "llama4_json", "llama4_pythonic", "minimax_m2", "mistral", "olmo3",
                 "openai", "phi4_mini_json", "pythonic", "qwen3_coder", "qwen3_json", "qwen3_xml",
                 "seed_oss", "step3", "xlam"]
+# Tool parsers newer than the oldest emulated release (wheel vllm/tool_parsers/__init__.py):
+# qwen3_json is registered from 0.32.0 only.
+TOOL_PARSERS_SINCE = {"qwen3_json": "qwen3_json_tool_parser"}
+
+
+def tool_parsers(version: Version) -> list[str]:
+    return [p for p in TOOL_PARSERS if p not in TOOL_PARSERS_SINCE or has(version, TOOL_PARSERS_SINCE[p])]
 REASONING_PARSERS = ["deepseek_r1", "deepseek_v3", "ernie45", "glm45", "granite",
                      "hunyuan_a13b", "minimax_m2", "mistral", "olmo3", "openai_gptoss", "qwen3",
                      "seed_oss", "step3"]
@@ -184,11 +191,12 @@ def resolve(args: argparse.Namespace, env: dict[str, str]) -> ServeConfig:
     if args.enable_auto_tool_choice and not args.tool_call_parser:
         # vLLM: validate_parsed_serve_args raises TypeError (uncaught -> exit 1).
         raise StartupError("TypeError", "Error: --enable-auto-tool-choice requires --tool-call-parser")
-    if args.enable_auto_tool_choice and args.tool_call_parser not in TOOL_PARSERS:
+    known = tool_parsers(emulated_version(env)[1])
+    if args.enable_auto_tool_choice and args.tool_call_parser not in known:
         # vLLM's api_server check; the KeyError escapes, so the process exits 1 (not 2).
         raise StartupError("KeyError", repr(
             f"invalid tool call parser: {args.tool_call_parser} "
-            f"(chose from {{ {','.join(TOOL_PARSERS)} }})"))
+            f"(chose from {{ {','.join(known)} }})"))
     if args.reasoning_parser and args.reasoning_parser not in REASONING_PARSERS:
         # vLLM 0.32.0 ReasoningParserManager: the KeyError lists the registered parsers, sorted
         # (the stand-in knows a subset). GUESS: older versions' wording.

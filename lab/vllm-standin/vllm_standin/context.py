@@ -1,9 +1,10 @@
-"""Context-length validation, by emulated vLLM version (facts §Context-length errors).
+"""Context-length validation, by emulated vLLM version.
 
-Up to 0.17 (the stand-in: below 0.20): prompt + max_tokens over the limit is a 400.
-Since 0.20: max_tokens is clamped to what is left; 400 only if the prompt alone or
-max_tokens alone exceeds max_model_len. The 0.32.0 wording (with the
-"(parameter=..., value=...)" suffix and "at least") is from lab-notes.
+Up to 0.17 (the stand-in: below 0.20): prompt + max_tokens over the limit is a 400 from the
+OpenAI serving layer. 0.20 ... 0.31: still a 400, from the renderer (wheel vllm/renderers/
+params.py _token_len_check, 0.28.0 lines 436-459). Since 0.32: max_tokens is clamped to what is
+left; 400 only if the prompt alone or max_tokens alone exceeds max_model_len (measured on real
+0.32.0, with the "(parameter=..., value=...)" suffix and "at least").
 """
 
 from __future__ import annotations
@@ -31,6 +32,16 @@ def output_budget(version: Version, max_model_len: int, prompt_len: int,
                 param="max_tokens")
         left = max_model_len - prompt_len
         return left if max_tokens is None else min(max_tokens, left)
+    if has(version, "renderer_context_check"):
+        if prompt_len >= max_model_len or (max_tokens is not None and prompt_len + max_tokens > max_model_len):
+            requested = max_tokens or 0
+            # GUESS: the prompt-alone case takes this wording too (requested 0 output tokens).
+            raise bad_request(
+                f"This model's maximum context length is {max_model_len} tokens. However, you requested "
+                f"{requested} output tokens and your prompt contains {prompt_len} input tokens, for a total of "
+                f"{prompt_len + requested} tokens. Please reduce the length of the input prompt or the number "
+                f"of requested output tokens. (parameter=input_tokens, value={prompt_len})", param="input_tokens")
+        return max_model_len - prompt_len if max_tokens is None else max_tokens
     if prompt_len >= max_model_len:
         # GUESS: param of this older error (facts give only the message).
         raise bad_request(

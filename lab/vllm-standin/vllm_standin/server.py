@@ -45,7 +45,13 @@ class Handler(BaseHTTPRequestHandler):
         "/v1/models": {"GET": "h_models"},
         "/v1/chat/completions": {"POST": "h_chat"},
         "/v1/completions": {"POST": "h_completions"},
+        # SageMaker-style entry to the same engine; outside vLLM's guarded prefixes.
+        "/invocations": {"POST": "h_invocations"},
     }
+    # vLLM's API-key middleware guards these prefixes only (vllm 0.32.0:
+    # entrypoints/serve/middleware/authenticate.py, GUARDED_PREFIX; vllm issue #58144):
+    # /invocations, /tokenize, /metrics, /health and /version answer without the key.
+    GUARDED_PREFIXES = ("/v1", "/v2", "/inference", "/cohere")
 
     @property
     def app(self) -> App:
@@ -70,8 +76,8 @@ class Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         path = self.path.split("?", 1)[0]
         body_bytes = self._read_body()
-        # vLLM's auth middleware runs before routing and guards only /v1 paths.
-        if path.startswith("/v1") and not self._authorized():
+        # vLLM's auth middleware runs before routing and guards only its prefixes.
+        if path.startswith(self.GUARDED_PREFIXES) and not self._authorized():
             return self._send_json(401, {"error": "Unauthorized"})  # lab-notes, exact body
         methods = self.ROUTES.get(path)
         if methods is None:
@@ -158,6 +164,17 @@ class Handler(BaseHTTPRequestHandler):
 
     def h_completions(self, raw):
         self._respond(self.app.completion(self._json_body(raw)))
+
+    def h_invocations(self, raw):
+        # vLLM routes /invocations by the request's shape: messages -> chat, prompt -> completion.
+        body = self._json_body(raw)
+        if "messages" in body:
+            return self._respond(self.app.chat(body))
+        if "prompt" in body:
+            return self._respond(self.app.completion(body))
+        self._send_json(400, {"error": {"message": "Cannot determine the request type of /invocations: give "
+                                        "messages or prompt (STAND-IN wording)", "type": "BadRequestError",
+                                        "param": None, "code": 400}})
 
     def _respond(self, result) -> None:
         if isinstance(result, dict):

@@ -1,7 +1,8 @@
 """The vLLM version being emulated (env VLLM_STANDIN_VERSION) and version comparisons.
 
-Behaviour that changed between vLLM releases is gated on this version; the "since" versions come
-from ../shared/reference/vllm-facts.md (first checked wheel that has the feature).
+Behaviour that changed between vLLM releases is gated on this version; the "since" versions are
+the first release whose PyPI wheel has the feature (tests/fixtures/vllm-wheel-facts, read by
+tools/vllm_wheel_facts.py), or the release it was observed on where marked GUESS.
 """
 
 from __future__ import annotations
@@ -29,15 +30,19 @@ def emulated_version(environ: dict[str, str] | None = None) -> tuple[str, Versio
     return text.strip().lstrip("v"), parse_version(text)
 
 
-# Feature gates: name -> first version that has it (facts = vllm-facts.md).
+# Feature gates: name -> first version that has it.
 SINCE: dict[str, Version] = {
-    "attention_backend_flag": (0, 15, 1),        # facts §Flags and env vars
-    "default_chat_template_kwargs": (0, 15, 1),  # facts §Reasoning output
-    "moe_backend_flag": (0, 17, 0),              # facts §Flags and env vars
-    "modelopt_mixed": (0, 17, 0),                # facts §The checkpoint
-    "reasoning_field": (0, 11, 1),               # facts §Reasoning output: `reasoning` appears
-    "reasoning_content_removed": (0, 16, 0),     # facts §Reasoning output: only `reasoning`
-    "clamp_max_tokens": (0, 20, 0),              # facts §Context-length errors
+    "attention_backend_flag": (0, 13, 0),        # wheel vllm/engine/arg_utils.py
+    "default_chat_template_kwargs": (0, 14, 0),  # wheel vllm/entrypoints/openai/cli_args.py
+    "moe_backend_flag": (0, 17, 0),              # wheel vllm/engine/arg_utils.py
+    "modelopt_mixed": (0, 17, 0),                # wheel quantization/__init__.py
+    "reasoning_field": (0, 11, 1),               # vllm PR #27752: `reasoning` appears
+    "reasoning_content_removed": (0, 16, 0),     # vllm PR #33402: only `reasoning`
+    # Prompt + an explicit max_tokens over the limit: a 400 from the renderer from here (wheel
+    # vllm/renderers/params.py) until 0.32.0, which clamps instead.
+    "renderer_context_check": (0, 20, 0),
+    "clamp_max_tokens": (0, 32, 0),
+    "qwen3_json_tool_parser": (0, 32, 0),        # wheel vllm/tool_parsers/__init__.py
     # GUESS: lab-notes saw "Valid aliases: ..." on 0.32.0; older source said only
     # "does not exist.". When the suffix arrived is unknown; gate on the observed version.
     "model_not_found_aliases": (0, 32, 0),

@@ -41,6 +41,25 @@ def check_instances(h: HostView) -> Iterator[Finding]:
                f"tensor parallel over several) to use them", WARNING)
 
 
+def check_proxy_ports(h: HostView) -> Iterator[Finding]:
+    """Behind the proxy, vLLM listens on loopback at each port plus PROXY_BACKEND_OFFSET: that
+    port must exist and must not be another instance's port."""
+    if not addresses.proxied(h.bind_address):
+        return
+    public = {inst["port"]: inst["name"] for inst in h.instances}
+    for i, inst in enumerate(h.instances):
+        backend = addresses.backend_port(inst["port"])
+        where = f"vllm_fleet_instances[{i}].port"
+        if backend > addresses.HIGHEST_PORT:
+            yield (where, f"instance {inst['name']!r} on {h.bind_address} is served through the proxy, and vLLM then "
+                          f"listens on loopback at port {inst['port']} + {addresses.PROXY_BACKEND_OFFSET} = {backend}, "
+                          f"above {addresses.HIGHEST_PORT}; use a port at or below "
+                          f"{addresses.HIGHEST_PORT - addresses.PROXY_BACKEND_OFFSET}")
+        elif backend in public:
+            yield (where, f"vLLM of instance {inst['name']!r} listens behind the proxy on port {backend}, which is "
+                          f"instance {public[backend]!r}'s port; move one of them")
+
+
 def check_api_key(h: HostView) -> Iterator[Finding]:
     if not addresses.is_loopback(h.bind_address) and not h.api_key_set:
         yield ("vllm_fleet_api_key",
@@ -51,4 +70,5 @@ def check_api_key(h: HostView) -> Iterator[Finding]:
 RULES: tuple[Rule, ...] = (
     Rule("VF401", ERROR, "instances: distinct names, ports and GPUs, GPU count matches tensor parallel", check_instances),
     Rule("VF402", ERROR, "API key when binding a non-loopback address", check_api_key),
+    Rule("VF403", ERROR, "ports the authenticating proxy needs", check_proxy_ports),
 )

@@ -1,8 +1,11 @@
 """Where an instance is published and where a client on the host itself reaches it.
 
-The role publishes the container port on the bind address; the smoke suite, the watchdog and
-the role's health waits run on the host and connect to the probe address. Both come from here
-(and reach those readers through the instance manifest), so `::` and `0.0.0.0` mean one thing.
+An instance bound to loopback is published there directly. Any other bind address is served
+by the authenticating proxy (TLS, the API key, an allow-list of paths) on the instance's port,
+and vLLM itself is published on loopback at that port plus PROXY_BACKEND_OFFSET: vLLM's own
+--api-key guards only some paths (vllm issue #58144). The smoke suite, the watchdog and the
+role's health waits run on the host and read these addresses from the instance manifest, so
+`::` and `0.0.0.0` mean one thing everywhere.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ LOOPBACK_V4 = "127.0.0.1"
 LOOPBACK_V6 = "::1"
 # The container's own port: every instance listens on it inside its container.
 CONTAINER_PORT = 8000
+# Where vLLM is published (on loopback) behind the proxy: the instance's port plus this.
+PROXY_BACKEND_OFFSET = 10000
+HIGHEST_PORT = 65535
 
 
 def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -47,5 +53,14 @@ def probe_host(bind_address: str) -> str:
     return _bracket(bind_address)
 
 
-def probe_url(bind_address: str, port: int) -> str:
-    return f"http://{probe_host(bind_address)}:{int(port)}"
+def probe_url(bind_address: str, port: int, scheme: str = "http") -> str:
+    return f"{scheme}://{probe_host(bind_address)}:{int(port)}"
+
+
+def proxied(bind_address: str) -> bool:
+    """Whether instances on this bind address are served through the authenticating proxy."""
+    return not is_loopback(bind_address)
+
+
+def backend_port(port: int) -> int:
+    return int(port) + PROXY_BACKEND_OFFSET

@@ -20,10 +20,17 @@ DEFAULT_BIND_ADDRESS = addresses.LOOPBACK_V4
 class InstancePlan:
     name: str
     gpus: list[int]
+    # The port clients use (the proxy's, when proxied).
     port: int
-    # `docker run --publish` host part, and the URL a client on the host itself uses.
+    # `docker run --publish PUBLISH_HOST:PUBLISH_PORT:8000`: the bind address and port, or
+    # loopback and the backend port behind the proxy.
     publish_host: str
+    publish_port: int
+    # What a client on the host itself uses (https through the proxy, when proxied), and where
+    # vLLM itself answers on this host (the proxy's upstream; the watchdog's probe).
     url: str
+    backend_url: str
+    proxied: bool
 
 
 @dataclass
@@ -63,6 +70,20 @@ def _secret_set(value: Any) -> bool:
     return value is not None and value != "" and value is not False
 
 
+def _instance(inst: dict[str, Any], bind: str) -> InstancePlan:
+    port = inst["port"]
+    if addresses.proxied(bind):
+        backend = addresses.backend_port(port)
+        local = addresses.LOOPBACK_V4
+        return InstancePlan(name=inst["name"], gpus=inst["gpus"], port=port, publish_host=local,
+                            publish_port=backend, proxied=True,
+                            url=addresses.probe_url(bind, port, "https"),
+                            backend_url=addresses.probe_url(local, backend))
+    url = addresses.probe_url(bind, port)
+    return InstancePlan(name=inst["name"], gpus=inst["gpus"], port=port, publish_host=addresses.publish_host(bind),
+                        publish_port=port, proxied=False, url=url, backend_url=url)
+
+
 def plan_host(fleet_vars: Mapping[str, Any]) -> HostPlan:
     """The host's plan. Raises ProfileError (a sentence) when the profile cannot be resolved."""
     serving = resolve_serving(str(fleet_vars["vllm_fleet_profile"]), dict(fleet_vars.get("vllm_fleet_overrides") or {}))
@@ -70,11 +91,7 @@ def plan_host(fleet_vars: Mapping[str, Any]) -> HostPlan:
     bind = str(fleet_vars.get("vllm_fleet_bind_address") or DEFAULT_BIND_ADDRESS)
     tp = int(serving["serving"].get("tensor_parallel_size") or 1)
     listed = fleet_vars.get("vllm_fleet_instances")
-    planned = [
-        InstancePlan(name=i["name"], gpus=i["gpus"], port=i["port"],
-                     publish_host=addresses.publish_host(bind), url=addresses.probe_url(bind, i["port"]))
-        for i in instances.host_instances(listed, tp)
-    ]
+    planned = [_instance(i, bind) for i in instances.host_instances(listed, tp)]
     return HostPlan(
         profile=serving["name"], serving=serving, gpu=gpu,
         unified_memory=bool(gpu.get("unified_memory", False)),

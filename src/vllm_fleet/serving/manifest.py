@@ -15,7 +15,7 @@ SCHEMA_VERSION = 1
 
 
 def instance_manifest(plan: HostPlan, name: str, *, image_ref: str, unit: str, container: str,
-                      api_key_file: str | None) -> dict[str, Any]:
+                      api_key_file: str | None, ca_file: str | None = None) -> dict[str, Any]:
     inst = next((i for i in plan.instances if i.name == name), None)
     if inst is None:
         raise KeyError(f"the host plan has no instance {name!r} (it has {', '.join(i.name for i in plan.instances)})")
@@ -30,7 +30,12 @@ def instance_manifest(plan: HostPlan, name: str, *, image_ref: str, unit: str, c
         "gpus": inst.gpus,
         "port": inst.port,
         "bind_address": plan.bind_address,
+        # Clients (the smoke suite included) go through the proxy when there is one; the
+        # watchdog judges vLLM itself at the backend.
         "url": inst.url,
+        "backend_url": inst.backend_url,
+        "proxied": inst.proxied,
+        "ca_file": ca_file if inst.proxied else None,
         "model": {"id": cfg["model"]["id"], "revision": cfg["model"].get("revision") or "main",
                   "served_name": served_model_name(cfg)},
         "max_model_len": int(serving["max_model_len"]),

@@ -51,7 +51,7 @@ def reasoning_field(version: str) -> str:
 
 
 def context_error_style(version: str) -> str:
-    """'request_too_large' (prompt + max_tokens over -> 400) or 'clamped' (since 0.20.0)."""
+    """'request_too_large' (prompt + an explicit max_tokens over -> 400) or 'clamped' (since 0.32.0)."""
     return _by_version(releases()["context_errors"], version, "style")
 
 

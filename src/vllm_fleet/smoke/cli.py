@@ -25,12 +25,15 @@ def _single_target(args: argparse.Namespace) -> Target:
         t = target_from_manifest(args.manifest, args.host_checks)
         t.url = args.url or t.url
         t.api_key_file = args.api_key_file or t.api_key_file
+        t.ca_file = args.ca_file or t.ca_file
+        t.metrics_url = args.metrics_url or t.metrics_url
         return t
     missing = [f for f, v in (("--url", args.url), ("--model", args.model), ("--max-model-len", args.max_model_len)) if not v]
     if missing:
         raise SmokeError(f"give {', '.join(missing)} (or -i INVENTORY -l HOSTS to take them from the inventory)")
     return Target(url=args.url, model=args.model, max_model_len=args.max_model_len, vllm_version=args.vllm_version,
-                  api_key_file=args.api_key_file, expect_tools=args.expect_tools,
+                  api_key_file=args.api_key_file, ca_file=args.ca_file, metrics_url=args.metrics_url,
+                  expect_tools=args.expect_tools,
                   expect_spec_decode=args.expect_spec_decode, long_prompt_ratio=args.long_prompt_ratio,
                   timeout=args.timeout, host=args.host, unit=args.unit, container=args.container,
                   image_digest=args.image_digest, expected_args_file=args.expected_args_file)

@@ -11,6 +11,8 @@ SUITE_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("--max-model-len", {"type": int, "help": "max_model_len the server must report"}),
     ("--vllm-version", {"help": "vLLM version the server must report (/version)"}),
     ("--api-key-file", {"help": "file holding the API key (sent as a Bearer token)"}),
+    ("--ca-file", {"help": "CA bundle (or the server's self-signed certificate) to verify an https URL with"}),
+    ("--metrics-url", {"help": "base URL to read /metrics from (default --url; the backend behind a proxy)"}),
     ("--expect-tools", {"action": "store_true", "help": "check tool calling (the server has auto tool choice)"}),
     ("--expect-spec-decode", {"action": "store_true", "help": "check speculative-decoding metrics"}),
     ("--long-prompt-ratio", {"type": float, "help": "long-prompt check length as a fraction of max_model_len (default 0.9)"}),

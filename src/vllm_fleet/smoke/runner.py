@@ -83,6 +83,8 @@ class Target:
     max_model_len: int | None
     vllm_version: str | None = None
     api_key_file: str | None = None
+    ca_file: str | None = None
+    metrics_url: str | None = None
     expect_tools: bool = False
     expect_spec_decode: bool = False
     long_prompt_ratio: float | None = None
@@ -105,7 +107,8 @@ def pytest_args(t: Target, junit: str | None, suite: Path) -> list[str]:
     args = [str(suite), "-c", str(suite / "pytest.ini"), "--rootdir", str(suite), "-p", "no:cacheprovider",
             "-p", "no:warnings", "-q", "--no-header", "--tb=no", "-rN", "--url", t.url]
     valued = (("--model", t.model), ("--max-model-len", t.max_model_len), ("--vllm-version", t.vllm_version),
-              ("--api-key-file", t.api_key_file), ("--long-prompt-ratio", t.long_prompt_ratio),
+              ("--api-key-file", t.api_key_file), ("--ca-file", t.ca_file), ("--metrics-url", t.metrics_url),
+              ("--long-prompt-ratio", t.long_prompt_ratio),
               ("--timeout", t.timeout), ("--host", t.host), ("--unit", t.unit), ("--container", t.container),
               ("--image-digest", t.image_digest), ("--expected-args-file", t.expected_args_file),
               ("--host-checks-hint", t.host_hint))

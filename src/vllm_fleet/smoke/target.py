@@ -40,8 +40,10 @@ def target_from_manifest(path: str, host_checks: bool) -> Target:
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
         expect = doc["expect"]
+        # Through the proxy, as clients get it; /metrics from vLLM itself (the proxy may keep it).
         t = Target(url=doc["url"], model=doc["model"]["served_name"], max_model_len=int(doc["max_model_len"]),
                    vllm_version=doc.get("vllm_version") or None, api_key_file=doc.get("api_key_file"),
+                   ca_file=doc.get("ca_file"), metrics_url=doc.get("backend_url"),
                    expect_tools=bool(expect.get("tools")), expect_spec_decode=bool(expect.get("spec_decode")),
                    long_prompt_ratio=expect.get("long_prompt_ratio"), timeout=expect.get("request_timeout_s"),
                    host_hint=MANIFEST_HOST_HINT)
@@ -189,8 +191,9 @@ def _instance_target(paths: list[str], host: str, vars_: dict[str, Any], plan: A
     if key is not None and not isinstance(key, str):
         print(f"vllm-fleet: {host}: vllm_fleet_api_key is vault-encrypted here; pass --api-key-file to check the key",
               file=sys.stderr)
+    # An instance on any address but loopback is served through the proxy, with TLS.
     t = Target(
-        url=f"http://{address}:{inst.port}", model=cfg["model"]["id"],
+        url=f"{'https' if inst.proxied else 'http'}://{address}:{inst.port}", model=cfg["model"]["id"],
         max_model_len=int(serving["max_model_len"]), vllm_version=str(cfg["image"]["vllm_version"]),
         api_key_file=None,
         expect_tools=bool(serving.get("enable_auto_tool_choice")),

@@ -54,6 +54,10 @@ class Settings:
     container: str
     image_digest: str | None
     expected_args: list[str] | None = field(default=None)
+    # How to verify an https URL (a CA bundle or the server's own certificate); None: system CAs.
+    ca_file: str | None = None
+    # Where /metrics is read: vLLM itself when a proxy in front keeps /metrics to itself.
+    metrics_url: str | None = None
     host_hint: str | None = None
 
 
@@ -118,6 +122,8 @@ def settings(pytestconfig: pytest.Config) -> Settings:
         image_digest=_opt(pytestconfig, "image_digest"),
         expected_args=_read_expected_args(_opt(pytestconfig, "expected_args_file")),
         host_hint=_opt(pytestconfig, "host_checks_hint"),
+        ca_file=_opt(pytestconfig, "ca_file"),
+        metrics_url=(_opt(pytestconfig, "metrics_url") or url).rstrip("/"),
     )
 
 
@@ -131,6 +137,10 @@ class Api:
     # --- plain endpoints -----------------------------------------------------------
     def get(self, path: str, **kw: Any) -> httpx.Response:
         return self.client.get(path, **kw)
+
+    def metrics(self) -> httpx.Response:
+        """/metrics of vLLM itself (at --metrics-url, which is --url unless a proxy is in front)."""
+        return self.client.get(f"{self.s.metrics_url}/metrics")
 
     def health(self) -> int:
         return self.client.get("/health").status_code
@@ -233,7 +243,8 @@ class Api:
 @pytest.fixture(scope="session")
 def api(settings: Settings) -> Iterator[Api]:
     headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
-    with httpx.Client(base_url=settings.url, headers=headers, timeout=settings.timeout) as client:
+    verify: Any = settings.ca_file or True
+    with httpx.Client(base_url=settings.url, headers=headers, timeout=settings.timeout, verify=verify) as client:
         try:
             client.get("/health", timeout=min(settings.timeout, 10.0))
         except httpx.TransportError as exc:

@@ -141,7 +141,7 @@ def test_tool_calling(api, settings) -> None:
 
 
 def _spec(api) -> tuple[float, float]:
-    resp = api.get("/metrics")
+    resp = api.metrics()
     assert resp.status_code == 200, f"/metrics failed with {_describe(resp)}"
     counters = spec_counters(resp.text)
     assert counters is not None, ("no vllm:spec_decode_* counters in /metrics: the server runs without "
@@ -164,13 +164,33 @@ def test_spec_decode_metrics(api, settings, record_property) -> None:
     print(f"speculative decoding acceptance: {rate:.1%} ({accepted:g} of {drafted:g} draft tokens)")
 
 
+# Every way into the model that vLLM serves (or may serve) over HTTP. vLLM's own --api-key
+# guards only /v1, /v2, /inference and /cohere: without a proxy in front, /invocations answers
+# a full completion and /tokenize anything, to anyone (vllm issue #58144).
+INFERENCE_PATHS = (
+    ("POST", "/v1/chat/completions"), ("POST", "/v1/completions"), ("GET", "/v1/models"),
+    ("POST", "/v1/responses"), ("POST", "/v1/embeddings"), ("POST", "/invocations"), ("POST", "/tokenize"),
+    ("POST", "/detokenize"), ("POST", "/pooling"), ("POST", "/classify"), ("POST", "/score"), ("POST", "/rerank"),
+    ("POST", "/v1/score"), ("POST", "/v1/rerank"), ("POST", "/v2/rerank"), ("POST", "/inference/v1/generate"),
+)
+
+
 def test_api_key_enforced(api, settings) -> None:
+    """No path that reaches the model answers without the key; with it, requests work."""
     if not settings.api_key:
         pytest.skip("no --api-key-file given")
-    without = httpx.get(f"{settings.url}/v1/models", timeout=settings.timeout)
-    assert without.status_code == 401, (
-        f"/v1/models without the API key answered {without.status_code}, not 401: the server "
-        "does not enforce an API key (vLLM needs --api-key or VLLM_API_KEY)")
+    model = api.served_model()
+    body = {"model": model, "messages": [{"role": "user", "content": "ping"}], "prompt": "ping", "max_tokens": 1,
+            "text": "ping", "tokens": [1], "input": "ping"}
+    open_paths = []
+    with httpx.Client(base_url=settings.url, timeout=settings.timeout, verify=settings.ca_file or True) as anonymous:
+        for method, path in INFERENCE_PATHS:
+            resp = anonymous.request(method, path, json=body if method == "POST" else None)
+            if resp.is_success:
+                open_paths.append(f"{method} {path} ({resp.status_code})")
+    assert not open_paths, (
+        f"answered without the API key: {', '.join(open_paths)}. vLLM's --api-key guards only some paths; "
+        "serve it behind the authenticating proxy (any bind address but loopback is)")
     with_key = api.get("/v1/models")
     assert with_key.status_code == 200, f"/v1/models with the API key failed with {_describe(with_key)}"
 
