@@ -137,7 +137,7 @@ def test_all_errors_at_once(tmp_path: Path, capsys) -> None:
 def test_example_inventory_lints_clean(capsys) -> None:
     assert main(["lint", str(REPO / "inventory" / "example")]) == 0
     out = capsys.readouterr().out
-    assert "9 host(s) checked" in out and " 0 error(s)" in out
+    assert "10 host(s) checked" in out and " 0 error(s)" in out
 
 
 def test_example_reports_what_vllm_reads_on_spark(capsys) -> None:

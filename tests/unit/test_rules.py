@@ -138,3 +138,13 @@ def test_every_profile_passes_the_start_time_rules() -> None:
             gpu = {**GPUS["fallback"], "count": 1}
         found = {v.rule for v in run_rules(view(name, gpu), RULES) if v.severity == "error"}
         assert found == set(), (name, found)
+
+
+def test_an_r570_host_is_pointed_at_the_cuda_12_build() -> None:
+    """CUDA 13 needs driver >= 580; the catalogue's CUDA 12.9 build of the same release runs on 570."""
+    old = [v for v in run_rules(view("hopper", driver_branch=570), RULES) if v.rule == "VF104"]
+    assert "vllm_fleet_overrides: {image: vllm-openai-v0.28.0-cu129}" in old[0].message
+    assert "VF104" not in rules_of(view("hopper", driver_branch=570, overrides={"image": "vllm-openai-v0.28.0-cu129"}))
+    # ... and that image is not one for an aarch64 host (only its amd64 platform is known).
+    assert "VF103" in rules_of(view("hopper", cpu_arch="aarch64", driver_branch=570,
+                                    overrides={"image": "vllm-openai-v0.28.0-cu129"}))

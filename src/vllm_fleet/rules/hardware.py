@@ -62,13 +62,27 @@ def check_image_platform(h: HostView) -> Iterator[Finding]:
                f"{h.cpu_arch} host needs {want}; pin the multi-architecture index digest (not a single-platform child)")
 
 
+def _image_for_driver(h: HostView) -> str | None:
+    """A catalogue image of the same vLLM release whose CUDA major this driver branch runs."""
+    version = h.cfg["image"].get("vllm_version")
+    for name, image in sorted(profiles.catalogue()["images"].items()):
+        need = releases.driver_branch_min(image["cuda_major"])
+        if str(image.get("vllm_version")) == str(version) and need and h.driver_branch is not None \
+                and int(h.driver_branch) >= need:
+            return name
+    return None
+
+
 def check_driver_for_cuda(h: HostView) -> Iterator[Finding]:
     cuda_major = h.cfg["image"].get("cuda_major")
     need = releases.driver_branch_min(cuda_major) if cuda_major else None
     if need and h.driver_branch is not None and int(h.driver_branch) < need:
+        other = _image_for_driver(h)
         yield ("vllm_fleet_driver_branch",
                f"driver branch {h.driver_branch} is too old for the image's CUDA {cuda_major} (needs >= {need}); "
-               f"upgrade the driver to {need} or newer, or pin a CUDA 12 image (-cu129 tag) with cuda_major 12")
+               f"upgrade the driver to {need} or newer"
+               + (f", or serve the same vLLM built for an older CUDA: vllm_fleet_overrides: {{image: {other}}}"
+                  if other else ""))
 
 
 def check_memory_fit(h: HostView) -> Iterator[Finding]:
