@@ -144,7 +144,7 @@ def _junit_outcomes(path: Path) -> dict[str, str]:
 
 
 def run_smoke(url: str, tmp_path: Path, label: str, *, model: str = MODEL,
-              max_model_len: int = LIMIT) -> SmokeRun:
+              max_model_len: int = LIMIT, extra: tuple[str, ...] = ()) -> SmokeRun:
     """`vllm-fleet smoke` against `url`, told to expect `model` and `max_model_len`.
 
     A subprocess: the command runs pytest in-process, which must not nest in this session.
@@ -154,7 +154,7 @@ def run_smoke(url: str, tmp_path: Path, label: str, *, model: str = MODEL,
     json_path, junit_path = tmp_path / "smoke.json", tmp_path / "smoke.xml"
     argv = ["smoke", "--url", url, "--model", model, "--max-model-len", str(max_model_len),
             "--vllm-version", VLLM_VERSION, "--api-key-file", str(key_file),
-            "--json", str(json_path), "--junit", str(junit_path)]
+            "--json", str(json_path), "--junit", str(junit_path), *extra]
     code = "import sys; from vllm_fleet.cli import main; sys.exit(main(sys.argv[1:]))"
     start = time.monotonic()
     proc = subprocess.run([sys.executable, "-c", code, *argv], cwd=REPO, capture_output=True,
@@ -173,6 +173,19 @@ def test_smoke_suite_passes_on_the_right_configuration(url: str, tmp_path: Path)
     # The context checks ran at the real limit: just over it (rejected) and ~90 % of it (served).
     assert LIMIT < run.checks["test_over_limit_prompt"]["properties"]["prompt_tokens"] <= LIMIT + 64
     assert 0.9 * LIMIT <= run.checks["test_long_prompt"]["properties"]["prompt_tokens"] <= LIMIT
+    # vLLM on loopback with its own --api-key: what it leaves open is reported, not failed.
+    assert run.checks["test_api_key_enforced"]["properties"]["open_without_key"] == (
+        "POST /invocations (200), POST /tokenize (200), POST /detokenize (200)")
+
+
+def test_smoke_suite_expecting_the_proxy_names_what_vllm_leaves_open(url: str, tmp_path: Path) -> None:
+    # Why the role puts a proxy in front of every exposed instance: real vLLM's --api-key guards
+    # /v1 but answers /invocations, /tokenize and /detokenize without the key (issue #58144).
+    run = run_smoke(url, tmp_path, "expecting the proxy", extra=("--expect-proxy",))
+    run.assert_failed_exactly({"test_api_key_enforced"})
+    text = run.message("test_api_key_enforced")
+    assert "POST /invocations (200), POST /tokenize (200), POST /detokenize (200)" in text, text
+    assert "/v1/" not in text, text
 
 
 def test_smoke_suite_fails_on_a_wrong_model_name(url: str, tmp_path: Path) -> None:

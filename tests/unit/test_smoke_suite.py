@@ -71,7 +71,10 @@ SPARK_ENV = {"VLLM_STANDIN_GPU": "NVIDIA GB10,[N/A],12.1",
 SCENARIOS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     # A key is checked only through the proxy (the lab's spark host): vLLM alone leaves paths open.
     "good": ({}, {}),
-    "key_without_proxy": ({"extra": ("--api-key", "s3cret")}, {"key": "s3cret"}),
+    # vLLM's own key, checked as if it were the proxy (fails) and as vLLM on loopback (passes).
+    "key_without_proxy": ({"extra": ("--api-key", "s3cret")},
+                          {"key": "s3cret", "expect": ("--expect-tools", "--expect-spec-decode", "--expect-proxy")}),
+    "key_on_loopback": ({"extra": ("--api-key", "s3cret")}, {"key": "s3cret"}),
     "no_reasoning_parser": ({"drop": ("--reasoning-parser",)}, {}),
     "spark_no_chunked_prefill": ({"profile": "spark", "serving": {"enable_chunked_prefill": False},
                                   "env": SPARK_ENV}, {}),
@@ -163,12 +166,20 @@ def test_unenforced_api_key_fails_only_that_check(scenario) -> None:
 
 def test_vllms_own_key_leaves_inference_paths_open(scenario) -> None:
     """vLLM's --api-key guards /v1 only (vllm issue #58144): the stand-in, like real vLLM,
-    answers /invocations and /tokenize without it, and the smoke check names them."""
+    answers /invocations and /tokenize without it, and the check that expects a proxy names them."""
     code, doc, _ = scenario("key_without_proxy")
     assert code == 1
     assert failed(doc) == {"test_api_key_enforced"}
     text = message(doc, "test_api_key_enforced")
     assert "POST /invocations (200)" in text and "POST /tokenize (200)" in text and "/v1/" not in text
+    assert "check the proxy's configuration" in text
+
+
+def test_on_loopback_vllms_own_key_passes_and_the_open_paths_are_reported(scenario) -> None:
+    code, doc, out = scenario("key_on_loopback")
+    assert code == 0, out
+    assert outcomes(doc)["test_api_key_enforced"] == "passed"
+    assert "POST /invocations (200)" in doc["junit"] and "open_without_key" in doc["junit"]
 
 
 def test_checks_not_expected_are_skipped_with_a_reason(scenario) -> None:

@@ -33,7 +33,7 @@ def _single_target(args: argparse.Namespace) -> Target:
         raise SmokeError(f"give {', '.join(missing)} (or -i INVENTORY -l HOSTS to take them from the inventory)")
     return Target(url=args.url, model=args.model, max_model_len=args.max_model_len, vllm_version=args.vllm_version,
                   api_key_file=args.api_key_file, ca_file=args.ca_file, metrics_url=args.metrics_url,
-                  expect_tools=args.expect_tools,
+                  expect_tools=args.expect_tools, expect_proxy=args.expect_proxy,
                   expect_spec_decode=args.expect_spec_decode, long_prompt_ratio=args.long_prompt_ratio,
                   timeout=args.timeout, host=args.host, unit=args.unit, container=args.container,
                   image_digest=args.image_digest, expected_args_file=args.expected_args_file)

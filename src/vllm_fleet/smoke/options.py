@@ -15,6 +15,8 @@ SUITE_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("--metrics-url", {"help": "base URL to read /metrics from (default --url; the backend behind a proxy)"}),
     ("--expect-tools", {"action": "store_true", "help": "check tool calling (the server has auto tool choice)"}),
     ("--expect-spec-decode", {"action": "store_true", "help": "check speculative-decoding metrics"}),
+    ("--expect-proxy", {"action": "store_true",
+                        "help": "the URL is the authenticating proxy: every path needs the key, not only those vLLM guards"}),
     ("--long-prompt-ratio", {"type": float, "help": "long-prompt check length as a fraction of max_model_len (default 0.9)"}),
     ("--timeout", {"type": float, "help": "seconds per request (default 120)"}),
     ("--host", {"help": "testinfra host for host-side checks, e.g. local:// or ssh://root@addr"}),

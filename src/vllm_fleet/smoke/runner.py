@@ -87,6 +87,7 @@ class Target:
     metrics_url: str | None = None
     expect_tools: bool = False
     expect_spec_decode: bool = False
+    expect_proxy: bool = False
     long_prompt_ratio: float | None = None
     timeout: float | None = None
     host: str | None = None
@@ -117,6 +118,7 @@ def pytest_args(t: Target, junit: str | None, suite: Path) -> list[str]:
             args += [flag, str(value)]
     args += ["--expect-tools"] if t.expect_tools else []
     args += ["--expect-spec-decode"] if t.expect_spec_decode else []
+    args += ["--expect-proxy"] if t.expect_proxy else []
     if junit:
         args.append(f"--junitxml={junit}")
     return args

@@ -45,6 +45,7 @@ def target_from_manifest(path: str, host_checks: bool) -> Target:
                    vllm_version=doc.get("vllm_version") or None, api_key_file=doc.get("api_key_file"),
                    ca_file=doc.get("ca_file"), metrics_url=doc.get("backend_url"),
                    expect_tools=bool(expect.get("tools")), expect_spec_decode=bool(expect.get("spec_decode")),
+                   expect_proxy=bool(doc.get("proxied")),
                    long_prompt_ratio=expect.get("long_prompt_ratio"), timeout=expect.get("request_timeout_s"),
                    host_hint=MANIFEST_HOST_HINT)
         if host_checks:
@@ -198,6 +199,7 @@ def _instance_target(paths: list[str], host: str, vars_: dict[str, Any], plan: A
         api_key_file=None,
         expect_tools=bool(serving.get("enable_auto_tool_choice")),
         expect_spec_decode=serving.get("speculative_config") is not None,
+        expect_proxy=inst.proxied,
         long_prompt_ratio=smoke_cfg.get("long_prompt_ratio"), timeout=smoke_cfg.get("request_timeout_s"),
         host_hint=INVENTORY_HOST_HINT,
     )

@@ -59,6 +59,8 @@ class Settings:
     # Where /metrics is read: vLLM itself when a proxy in front keeps /metrics to itself.
     metrics_url: str | None = None
     host_hint: str | None = None
+    # The URL is the authenticating proxy (every path keyed), not vLLM itself.
+    expect_proxy: bool = False
 
 
 def _opt(config: pytest.Config, name: str, default: Any = None) -> Any:
@@ -124,6 +126,7 @@ def settings(pytestconfig: pytest.Config) -> Settings:
         host_hint=_opt(pytestconfig, "host_checks_hint"),
         ca_file=_opt(pytestconfig, "ca_file"),
         metrics_url=(_opt(pytestconfig, "metrics_url") or url).rstrip("/"),
+        expect_proxy=bool(_opt(pytestconfig, "expect_proxy", False)),
     )
 
 

@@ -175,22 +175,34 @@ INFERENCE_PATHS = (
 )
 
 
-def test_api_key_enforced(api, settings) -> None:
-    """No path that reaches the model answers without the key; with it, requests work."""
+# vLLM's own --api-key guards only paths under these (AuthenticationMiddleware, vllm
+# entrypoints/openai/api_server.py at v0.32.0; issue #58144): /invocations, /tokenize and
+# /detokenize answer anyone. Behind the proxy every path needs the key.
+VLLM_GUARDED_PREFIXES = ("/v1", "/v2", "/inference", "/cohere")
+
+
+def test_api_key_enforced(api, settings, record_property) -> None:
+    """No path that reaches the model answers without the key (behind the proxy), or at least
+    none vLLM's own --api-key guards (vLLM itself, on loopback); with the key, requests work."""
     if not settings.api_key:
         pytest.skip("no --api-key-file given")
     model = api.served_model()
     body = {"model": model, "messages": [{"role": "user", "content": "ping"}], "prompt": "ping", "max_tokens": 1,
             "text": "ping", "tokens": [1], "input": "ping"}
-    open_paths = []
+    open_paths, open_anyway = [], []
     with httpx.Client(base_url=settings.url, timeout=settings.timeout, verify=settings.ca_file or True) as anonymous:
         for method, path in INFERENCE_PATHS:
             resp = anonymous.request(method, path, json=body if method == "POST" else None)
             if resp.is_success:
-                open_paths.append(f"{method} {path} ({resp.status_code})")
+                guarded = settings.expect_proxy or path.startswith(VLLM_GUARDED_PREFIXES)
+                (open_paths if guarded else open_anyway).append(f"{method} {path} ({resp.status_code})")
+    if open_anyway:
+        # Reported, not failed: an instance on loopback trusts this host's users by design.
+        record_property("open_without_key", ", ".join(open_anyway))
     assert not open_paths, (
-        f"answered without the API key: {', '.join(open_paths)}. vLLM's --api-key guards only some paths; "
-        "serve it behind the authenticating proxy (any bind address but loopback is)")
+        f"answered without the API key: {', '.join(open_paths)}. "
+        + ("Every path behind the proxy needs the key: check the proxy's configuration"
+           if settings.expect_proxy else "vLLM runs without --api-key: check the unit's arguments"))
     with_key = api.get("/v1/models")
     assert with_key.status_code == 200, f"/v1/models with the API key failed with {_describe(with_key)}"
 
