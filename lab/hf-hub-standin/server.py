@@ -17,9 +17,10 @@ revisions served are "main" and that sha.
 Errors look like the Hub's (JSON body, X-Error-Code, X-Error-Message), so the real client
 raises RepositoryNotFoundError / RevisionNotFoundError / EntryNotFoundError / GatedRepoError.
 
-Tokens: with --token T, repos named by --gated (all repos when no --gated is given) need
-`Authorization: Bearer T` to download files (401 GatedRepo without it); repo info and listings
-stay public as on the Hub. A wrong token is refused on every request (401).
+Tokens: with --token T (or --token-file F, so that T is on no command line), repos named by
+--gated (all repos when no --gated is given) need `Authorization: Bearer T` to download files
+(401 GatedRepo without it); repo info and listings stay public as on the Hub. A wrong token is
+refused on every request (401).
 
 Fault injection for tests: --interrupt-after N sends the full Content-Length header of a file
 GET but closes the connection after N bytes of the body (a dropped download).
@@ -353,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--token", default=os.environ.get("HF_HUB_STANDIN_TOKEN"),
                    help="token that grants access to gated repos (default $HF_HUB_STANDIN_TOKEN)")
+    p.add_argument("--token-file", metavar="PATH",
+                   help="read the token from this file instead (it stays out of the process list)")
     p.add_argument("--gated", action="append", metavar="ORG/NAME",
                    help="a repo that needs the token (repeatable; default with --token: all repos)")
     p.add_argument("--interrupt-after", type=int, metavar="BYTES",
@@ -361,10 +364,19 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not Path(args.root).is_dir():
         p.error(f"--root {args.root} is not a directory; create it (with <org>/<name>/ repos) first.")
+    if args.token_file:
+        try:
+            args.token = Path(args.token_file).read_text().strip()
+        except OSError as exc:
+            p.error(f"--token-file {args.token_file}: {exc.strerror or exc}")
+        if not args.token:
+            p.error(f"--token-file {args.token_file} is empty; write the token into it, or leave the option out.")
     server = make_server(args.root, args.bind, args.port, token=args.token, gated=args.gated,
                          interrupt_after=args.interrupt_after, quiet=args.quiet)
+    gated = ("no token: every repo is public" if not args.token else
+             f"token required for {', '.join(args.gated) if args.gated else 'every repo'}")
     print(f"hf-hub-standin (a test double, not the Hugging Face Hub) serving {args.root} on "
-          f"http://{args.bind}:{server.server_address[1]}", file=sys.stderr, flush=True)
+          f"http://{args.bind}:{server.server_address[1]} ({gated})", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

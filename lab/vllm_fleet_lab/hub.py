@@ -2,6 +2,10 @@
 
   vllm-fleet-lab-hub   lab/hf-hub-standin/server.py (stdlib) over <lab>/hub, port 8080, on the
                        lab network at .4; serves stand-in repos for every model the profiles use.
+                       Every repo is gated, as a gated model is on the real Hub: files download
+                       only with the lab's token (keys.hf_token), which the inventory gives the
+                       prefetch (vllm_fleet_hf_token). The hub reads it from a file mounted
+                       read-only, so it is on no command line and in no `docker inspect`.
 
 The vllm role's prefetch runs `hf download` inside the vLLM image with HF_ENDPOINT set to
 `vllm_hf_endpoint`; in the lab that image is the vLLM stand-in, whose `hf` is
@@ -25,6 +29,7 @@ import yaml
 
 from .config import HUB, HUB_PORT, NETWORK, REPO_ROOT, LabPaths
 from .docker_objects import create_container, start
+from .keys import hf_token
 from .proc import log
 from .services import wait_http
 
@@ -127,18 +132,30 @@ def _source_hash() -> str:
 def ensure_hub(paths: LabPaths, base_image: str, ip: str) -> dict[str, object]:
     """Write the stand-in repos and (re)start the hub container; returns its status record."""
     ids = write_repos(paths)
+    # The token alone in a directory of its own (<lab>/hub-secrets/hf-token), mounted read-only.
+    secrets_dir = paths.root / "hub-secrets"
+    secrets_dir.mkdir(mode=0o700, exist_ok=True)
+    token = hf_token(paths)
+    token_file = secrets_dir / "hf-token"
+    if not token_file.exists() or token_file.read_text() != token:
+        token_file.touch(mode=0o600)
+        token_file.write_text(token)
     create_container(
         HUB,
         ["--network", NETWORK, "--ip", ip, "--hostname", HUB, "--restart", "unless-stopped",
          "-v", f"{paths.hub}:/srv/hub:ro",
          "-v", f"{HUB_SOURCE}:/opt/hf-hub-standin:ro",
+         "-v", f"{secrets_dir}:/run/secrets/hf-hub-standin:ro",
          # The server is bind-mounted: a changed server.py recreates the container via this hash.
          "--label", f"vllm-fleet-lab.hub-server={_source_hash()}",
+         # The server reads the token once, at start: another token recreates the container.
+         "--label", f"vllm-fleet-lab.hub-token={hashlib.sha256(token.encode()).hexdigest()[:16]}",
          base_image],
-        ["python3", "/opt/hf-hub-standin/server.py", "--root", "/srv/hub", "--port", str(HUB_PORT)],
+        ["python3", "/opt/hf-hub-standin/server.py", "--root", "/srv/hub", "--port", str(HUB_PORT),
+         "--token-file", "/run/secrets/hf-hub-standin/hf-token"],
     )
     start(HUB)
     endpoint = hub_endpoint(ip)
     wait_http(f"{endpoint}/api/models/{ids[0]}", HUB)
-    log(f"Hugging Face Hub stand-in at {endpoint} serves {', '.join(ids)}")
-    return {"name": HUB, "address": ip, "url": endpoint, "models": ids}
+    log(f"Hugging Face Hub stand-in at {endpoint} serves {', '.join(ids)} (gated: the lab's token)")
+    return {"name": HUB, "address": ip, "url": endpoint, "models": ids, "gated": True}

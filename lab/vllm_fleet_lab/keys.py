@@ -1,4 +1,5 @@
-"""Per-lab keys: the SSH key Ansible and the tests log in with, and the repository signing keys.
+"""Per-lab keys: the SSH key Ansible and the tests log in with, the repository signing keys (whose
+fingerprints the inventory pins) and the Hugging Face token the Hub stand-in demands.
 
 Keys are made once per lab dir and kept across `lab down`/`lab up`, so inventories and host
 keyrings stay valid. They protect nothing but a throw-away lab: never reuse them.
@@ -7,11 +8,14 @@ keyrings stay valid. They protect nothing but a throw-away lab: never reuse them
 from __future__ import annotations
 
 import os
+import secrets
+import string
 import subprocess
+from itertools import pairwise
 from pathlib import Path
 
 from .config import LabPaths
-from .proc import run
+from .proc import LabError, run
 
 # One key per upstream, as NVIDIA signs its CUDA and container-toolkit repositories separately.
 GPG_KEYS: dict[str, str] = {
@@ -80,6 +84,32 @@ def ensure_gpg_key(paths: LabPaths, name: str) -> None:
     os.chmod(home, 0o700)
     gpg(paths, name, "--quick-gen-key", GPG_KEYS[name], "ed25519", "sign", "never")
     (home / "done").write_text("")
+
+
+def fingerprint(paths: LabPaths, name: str) -> str:
+    """The primary key fingerprint of lab key `name`: what the lab's inventory pins for the
+    repository it signs, as a site pins its own mirror's key (cuda_repo_key_fingerprints, ...)."""
+    home = _homedir(paths, name)
+    out = subprocess.run(["gpg", "--homedir", str(home), "--batch", "--with-colons", "--list-keys"],
+                         check=True, capture_output=True, text=True).stdout
+    records = [line.split(":") for line in out.splitlines()]
+    for record, following in pairwise(records):
+        if record[0] == "pub" and following[0] == "fpr":
+            return following[9]
+    raise LabError(f"no public key in {home}; remove it and run `vllm-fleet-lab up` again to make a new one.")
+
+
+def hf_token(paths: LabPaths) -> str:
+    """The lab's Hugging Face token: the Hub stand-in demands it for every repo (gated, as on the
+    real Hub) and the inventory gives it to the prefetch (vllm_fleet_hf_token). Made once, kept.
+    A throw-away lab secret; the security tests look for it everywhere it must not be."""
+    path = paths.root / "hf-token"
+    if not path.exists():
+        paths.root.mkdir(parents=True, exist_ok=True)
+        alphabet = string.ascii_letters + string.digits
+        path.touch(mode=0o600)
+        path.write_text("hf_" + "".join(secrets.choice(alphabet) for _ in range(34)))
+    return path.read_text().strip()
 
 
 def export_public(paths: LabPaths, name: str, armor: bool) -> bytes:

@@ -89,11 +89,14 @@ def serve(root: Path, **options) -> Iterator[str]:
         server.server_close()
 
 
-def hf(endpoint: str, cache: Path, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+def hf(endpoint: str, cache: Path, *args: str, token: str | None = None,
+       token_path: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
     env.update(HF_ENDPOINT=endpoint, HF_HOME=str(cache.parent / "hf-home-unused"))
     if token:
         env["HF_TOKEN"] = token
+    if token_path:
+        env["HF_TOKEN_PATH"] = str(token_path)
     return subprocess.run([sys.executable, str(HF), "download", *args, "--cache-dir", str(cache)],
                           env=env, capture_output=True, text=True, timeout=60)
 
@@ -217,6 +220,58 @@ def test_hf_needs_the_token_for_a_gated_repo(hub_root: Path, tmp_path: Path):
     assert Path(with_token.stdout.strip(), "config.json").read_text() == "{}\n"
 
 
+def test_hf_reads_the_token_from_the_file_HF_TOKEN_PATH_names(hub_root: Path, tmp_path: Path):
+    """As huggingface_hub does, and as the vllm role's prefetch gives it the token: a root-only
+    file, so that it is in no environment or command line. No file there: anonymous."""
+    token_file = tmp_path / "secrets" / "hf-token"
+    token_file.parent.mkdir()
+    token_file.write_text(TOKEN)
+    with serve(hub_root, token=TOKEN, gated=["acme/gated"]) as endpoint:
+        from_file = hf(endpoint, tmp_path / "cache", "acme/gated", token_path=token_file)
+        no_file = hf(endpoint, tmp_path / "cache2", "acme/gated", token_path=tmp_path / "secrets" / "absent")
+    assert from_file.returncode == 0, from_file.stderr
+    assert no_file.returncode == 1 and "HF_TOKEN_PATH" in no_file.stderr
+    assert TOKEN not in from_file.stdout + from_file.stderr + no_file.stderr
+
+
+@needs_real_client
+def test_real_client_reads_HF_TOKEN_PATH_against_the_gated_hub(hub_root: Path, tmp_path: Path):
+    """The real huggingface_hub, as the vllm role's prefetch runs it (HF_TOKEN_PATH, no HF_TOKEN)."""
+    token_file = tmp_path / "hf-token"
+    token_file.write_text(TOKEN)
+    with serve(hub_root, token=TOKEN) as endpoint:
+        script = """
+            import os
+            os.environ["HF_TOKEN_PATH"] = {path}
+            from huggingface_hub import snapshot_download
+            print(snapshot_download("acme/gated", endpoint={endpoint}, cache_dir={cache}))
+            """
+        result = real_client(script, path=str(token_file), endpoint=endpoint, cache=str(tmp_path / "real"))
+    assert result.returncode == 0, result.stderr
+    assert "models--acme--gated/snapshots/" in result.stdout
+
+
+def test_the_server_takes_its_token_from_a_file(hub_root: Path, tmp_path: Path):
+    """--token-file: the token gates the repos and is on no command line (`ps`, `docker inspect`)."""
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    proc = subprocess.Popen([sys.executable, str(STANDIN_DIR / "server.py"), "--root", str(hub_root), "--bind", "127.0.0.1",
+                             "--port", "0", "--token-file", str(token_file), "--quiet"],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        banner = proc.stderr.readline()
+        assert "token required for every repo" in banner, banner
+        endpoint = banner.split(" on ")[1].split()[0]
+        assert TOKEN not in Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode()
+        anonymous = hf(endpoint, tmp_path / "cache", REPO)
+        with_token = hf(endpoint, tmp_path / "cache", REPO, token=TOKEN)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert anonymous.returncode == 1 and "access denied" in anonymous.stderr
+    assert with_token.returncode == 0, with_token.stderr
+
+
 def test_an_interrupted_download_leaves_no_snapshot_file_and_a_rerun_completes(hub_root: Path, tmp_path: Path):
     cache = tmp_path / "cache"
     with serve(hub_root, interrupt_after=1000) as endpoint:
@@ -259,7 +314,7 @@ def test_the_labs_standin_repos_download_for_every_profile_model(tmp_path: Path)
 
     paths = LabPaths(tmp_path / "lab")
     ids = write_repos(paths)
-    profiles = yaml.safe_load((ROOT / "vllm_fleet/data/profiles.yml").read_text())
+    profiles = yaml.safe_load((ROOT / "src/vllm_fleet/data/profiles.yml").read_text())
     assert set(ids) == set(profiles["models"]) == set(model_ids())
     assert {"nvidia/Qwen3.6-35B-A3B-NVFP4", "Qwen/Qwen3.6-35B-A3B"} <= set(ids)
     with serve(paths.hub) as endpoint:
@@ -290,9 +345,13 @@ def _prefetch_argv(variables: dict) -> list[str]:
 
 @pytest.mark.lab
 def test_the_roles_prefetch_command_fills_the_cache_on_a_lab_host(lab):
+    """The role's command against the gated hub: with the lab's token in the mounted secrets
+    directory it downloads every profile's model; with that directory empty the hub refuses."""
     offline = yaml.safe_load((lab.paths.inventory / "group_vars/all/offline.yml").read_text())
     endpoint = offline["vllm_hf_endpoint"]
     assert endpoint == lab.record["hub"]["url"]
+    lab_vars = yaml.safe_load((lab.paths.inventory / "group_vars/all/lab.yml").read_text())
+    token = lab_vars["vault_vllm_fleet_hf_token"]
     image = lab.record["image"]
     name = "vllm-fleet-lab-2"
     host = lab.host(name)
@@ -304,16 +363,31 @@ def test_the_roles_prefetch_command_fills_the_cache_on_a_lab_host(lab):
     pull = host.run(f"docker pull -q {image}")
     assert pull.rc == 0, pull.stderr
 
-    cache = f"/tmp/hf-prefetch-test-{uuid.uuid4().hex[:8]}"  # not the role's cache: no marker games
+    work = f"/tmp/hf-prefetch-test-{uuid.uuid4().hex[:8]}"  # not the role's cache: no marker games
+    cache, secrets, empty = f"{work}/cache", f"{work}/secrets", f"{work}/empty"
+    host.check_output(f"mkdir -p {cache} {empty} && mkdir -m 0700 {secrets}")
+    # Through stdin, as the role copies it: the token is on no command line.
+    subprocess.run(["docker", "exec", "-i", name, "sh", "-c", f"umask 077 && cat > {secrets}/hf-token"],
+                   input=token, text=True, check=True)
+
+    def argv(model_id: str, secrets_dir: str) -> list[str]:
+        return _prefetch_argv({
+            "vllm_docker_bin": "docker", "vllm_hf_endpoint": endpoint, "vllm_hf_cache_dir": cache,
+            "vllm_image_ref": image, "vllm_plan": {"serving": {"model": {"id": model_id, "revision": "main"}}},
+            "vllm_prefetch_secrets_dir": secrets_dir, "vllm_container_secrets_dir": "/run/secrets/vllm-fleet",
+        })
+
     try:
-        for model_id in lab.record["hub"]["models"]:
-            argv = _prefetch_argv({
-                "vllm_docker_bin": "docker", "vllm_hf_endpoint": endpoint, "vllm_hf_cache_dir": cache,
-                "vllm_image_ref": image, "vllm_serving_config": {"model": {"id": model_id, "revision": "main"}},
-            })
-            assert argv[argv.index("--entrypoint") + 1] == "hf" and f"HF_ENDPOINT={endpoint}" in argv
-            result = host.run(f"mkdir -p {cache} && {shlex.join(argv)}")
-            assert result.rc == 0, f"{shlex.join(argv)}\n{result.stdout}\n{result.stderr}"
+        models = lab.record["hub"]["models"]
+        refused = host.run(shlex.join(argv(models[0], empty)))
+        assert refused.rc == 1 and "access denied" in refused.stderr, refused.stdout + refused.stderr
+        for model_id in models:
+            cmd = argv(model_id, secrets)
+            assert cmd[cmd.index("--entrypoint") + 1] == "hf" and f"HF_ENDPOINT={endpoint}" in cmd
+            assert token not in " ".join(cmd)
+            result = host.run(shlex.join(cmd))
+            assert result.rc == 0, f"{shlex.join(cmd)}\n{result.stdout}\n{result.stderr}"
+            assert token not in result.stdout + result.stderr
             storage = f"{cache}/hub/models--{model_id.replace('/', '--')}"
             commit = host.file(f"{storage}/refs/main").content_string
             assert len(commit) == 40
@@ -324,4 +398,4 @@ def test_the_roles_prefetch_command_fills_the_cache_on_a_lab_host(lab):
                 assert host.file(link.linked_to).is_file
             assert host.run(f"ls {storage}/blobs | grep -c incomplete").stdout.strip() == "0"
     finally:
-        host.run(f"rm -rf {cache}")
+        host.run(f"rm -rf {work}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from vllm_fleet_lab.keys import fingerprint
 
 pytestmark = pytest.mark.lab
 
@@ -101,11 +104,21 @@ def test_a_host_comes_back_from_a_reboot(lab):
     assert sh(host, "awk '{print $22}' /proc/1/stat").stdout.strip() != pid1_start
 
 
-def test_inventory_carries_mirrors_image_and_standin_waivers(lab):
+def test_inventory_carries_mirrors_image_and_standin_waivers(lab, tmp_path):
     inv = lab.paths.inventory
     offline = (inv / "group_vars/all/offline.yml").read_text()
     assert f"cuda_repo_base_url: {MIRROR}/compute/cuda/repos" in offline
     assert f"nvidia_container_toolkit_repo_base_url: {MIRROR}/libnvidia-container" in offline
+    # The mirror's keys are the lab's own, pinned as a site pins the keys of a mirror that re-signs;
+    # the keys the mirror serves are those.
+    pinned = yaml.safe_load(offline)
+    for variable, key, served in (("cuda_repo_key_fingerprints", "cuda", f"{CUDA_REPO}/3bf863cc.pub"),
+                                  ("nvidia_container_toolkit_repo_key_fingerprints", "toolkit", "libnvidia-container/gpgkey")):
+        assert pinned[variable] == [fingerprint(lab.paths, key)], variable
+        shown = subprocess.run(["gpg", "--batch", "--homedir", str(tmp_path), "--show-keys", "--with-colons",
+                                str(lab.paths.www / served)],
+                               capture_output=True, text=True, check=True).stdout
+        assert f"fpr:::::::::{fingerprint(lab.paths, key)}:" in shown, served
     assert lab.record["image_digest"] in offline
     spark_host = (inv / "host_vars/vllm-fleet-lab-3.yml").read_text()
     waivers = yaml.safe_load(spark_host)["vllm_fleet_waivers"]

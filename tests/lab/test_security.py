@@ -1,7 +1,10 @@
-"""Security properties of converged lab hosts, read-only and quick: the API key is in no command
-line, unit, .args file, `docker inspect` or Ansible output; secret files are root-only; the
-container is unprivileged with every capability dropped and a read-only weights cache; apt
-sources the roles wrote are pinned to their keyrings (no apt-key); images run by digest.
+"""Security properties of converged lab hosts, read-only and quick: the API key and the Hugging
+Face token are in no command line, unit, .args file, `docker inspect`, journal or Ansible output
+(the token also not while the prefetch runs, sampled, at -vvv); secret files are root-only; the
+container is unprivileged with every capability dropped and a read-only weights cache; the apt
+sources the roles wrote name keyrings that hold exactly the pinned keys (no apt-key), and a key
+that is not pinned changes nothing; container addresses and loopback-published ports are not
+reachable from other hosts (docker 20.10, moby/moby#45610); images run by digest.
 
 And a role-level check: a non-loopback bind address without an API key stops the vllm role with
 a clear message before any docker command (pull included) runs."""
@@ -13,17 +16,22 @@ import os
 import shlex
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.lab.site_run import REPO
+from tests.lab.site_run import REPO, failed_messages, failures
+from vllm_fleet_lab.keys import fingerprint
+from vllm_fleet_lab.playbook import run_playbook
 
 pytestmark = pytest.mark.lab
 
-H100, H200, SPARK = "vllm-fleet-lab-1", "vllm-fleet-lab-2", "vllm-fleet-lab-3"
+H100, H200, SPARK, A100X2 = "vllm-fleet-lab-1", "vllm-fleet-lab-2", "vllm-fleet-lab-3", "vllm-fleet-lab-4"
 SERVING = (H100, H200, SPARK)
+# Where the vllm role keeps the prefetch's token (vllm_prefetch_secrets_dir/hf-token).
+PREFETCH_TOKEN = "/etc/vllm-fleet/secrets/_prefetch/hf-token"
 
 
 def _api_key(fresh_lab) -> str:
@@ -36,26 +44,55 @@ def _api_key(fresh_lab) -> str:
     return key
 
 
+def _hf_token(fresh_lab) -> str:
+    """The lab's Hugging Face token (the Hub stand-in gates every repo with it), as the inventory
+    gives it to the roles."""
+    lab_vars = yaml.safe_load((fresh_lab.paths.inventory / "group_vars/all/lab.yml").read_text())
+    assert lab_vars["vllm_fleet_hf_token"] == "{{ vault_vllm_fleet_hf_token }}"
+    token = lab_vars["vault_vllm_fleet_hf_token"]
+    assert token.startswith("hf_") and len(token) >= 20
+    return token
+
+
 def _inspect(host) -> dict:
     return json.loads(host.check_output("docker inspect vllm-main"))[0]
 
 
+def _leaks(text_by_place: dict[str, str], secrets: dict[str, str]) -> list[str]:
+    return [f"{what} in {where}" for where, text in text_by_place.items() for what, value in secrets.items()
+            if value in text]
+
+
+def _count_on_host(host, command: str, needle_file: str) -> int:
+    """How many lines of `command`'s output hold the secret in needle_file, counted on the host
+    (grep -f reads the secret from the file: it is on no command line, not even this one)."""
+    result = host.run(f"{command} | grep -c -F -f {needle_file}")
+    assert result.rc in (0, 1), result.stderr  # 2: grep could not read the needle file
+    return int(result.stdout.strip() or 0)
+
+
 @pytest.mark.parametrize("name", SERVING)
 def test_api_key_in_no_argv_unit_args_or_inspect(first_converge, fresh_lab, name) -> None:
-    key = _api_key(fresh_lab)
+    key, token = _api_key(fresh_lab), _hf_token(fresh_lab)
     host = fresh_lab.host(name)
     places = {
-        "ps -eo args": host.check_output("ps -eo args"),
+        "ps -eo args": host.check_output("ps -ww -eo args"),
         "vllm@.service": host.file("/etc/systemd/system/vllm@.service").content_string,
         "*.args": host.check_output("cat /etc/vllm-fleet/*.args"),
         "*.env": host.check_output("cat /etc/vllm-fleet/*.env"),
-        "docker inspect vllm-main": host.check_output("docker inspect vllm-main"),
+        # Every container on the host, the proxy's included, not only the server's.
+        "docker inspect (all containers)": host.check_output("docker ps -aq | xargs -r docker inspect"),
         "systemctl show vllm@main": host.check_output("systemctl show vllm@main"),
     }
-    leaks = [where for where, text in places.items() if key in text]
-    assert leaks == [], f"the API key shows in: {leaks}"
+    leaks = _leaks(places, {"the API key": key, "the HF token": token})
+    assert leaks == [], f"secrets show: {leaks}"
     env = _inspect(host)["Config"]["Env"]
     assert not [e for e in env if e.startswith(("VLLM_API_KEY=", "HF_TOKEN="))], env
+    # The journal since boot (the converge's prefetch included), searched on the host.
+    assert host.file(PREFETCH_TOKEN).content_string == token
+    assert _count_on_host(host, f"cat {PREFETCH_TOKEN}", PREFETCH_TOKEN) == 1  # the search itself works
+    assert _count_on_host(host, "journalctl --no-pager -q -o verbose", PREFETCH_TOKEN) == 0, \
+        "the HF token shows in the journal"
 
 
 def test_spark_container_gets_the_key_from_the_secrets_file(first_converge, fresh_lab) -> None:
@@ -111,27 +148,98 @@ def test_the_proxy_serves_only_keyed_paths_to_other_hosts(first_converge, fresh_
     assert plain.stdout.strip() in ("000", "400"), "the proxy answers plain HTTP"
 
 
-def test_api_key_not_in_converge_output(first_converge, fresh_lab) -> None:
-    key = _api_key(fresh_lab)
-    r, _ = first_converge
+def _run_output(r) -> tuple[str, str]:
+    """A run's console output and its task results."""
     stdout = Path(r.config.artifact_dir, "stdout")
     text = stdout.read_text() if stdout.exists() else r.stdout.read()
-    assert text, "the converge run left no stdout to check"
-    assert key not in text, "the API key shows in the Ansible output of the converge"
-    events = "\n".join(json.dumps(e.get("event_data", {}).get("res", {})) for e in r.events)
-    assert key not in events, "the API key shows in a task result of the converge"
+    assert text, "the run left no stdout to check"
+    return text, "\n".join(json.dumps(e.get("event_data", {}).get("res", {})) for e in r.events)
+
+
+def test_api_key_not_in_converge_output(first_converge, fresh_lab) -> None:
+    r, _ = first_converge
+    text, events = _run_output(r)
+    for what, value in (("the API key", _api_key(fresh_lab)), ("the HF token", _hf_token(fresh_lab))):
+        assert value not in text, f"{what} shows in the Ansible output of the converge"
+        assert value not in events, f"{what} shows in a task result of the converge"
+
+
+# Wraps docker for the one prefetch below: `run` becomes create, inspect, start, so the prefetch
+# container's configuration is on record (it runs with --rm and is gone afterwards).
+WORK = "/root/.vllm-fleet-test"
+RECORDING_DOCKER = f"""#!/bin/sh
+if [ "$1" = run ]; then
+  shift
+  id=$(docker create "$@") || exit $?
+  docker inspect "$id" > {WORK}/prefetch-inspect.json
+  exec docker start -a "$id"
+fi
+exec docker "$@"
+"""
+# Samples every process's command line and every container's configuration until told to stop.
+SAMPLER = (f"nohup sh -c 'while [ ! -e {WORK}/stop ]; do ps -ww -eo args; docker ps -aq | xargs -r docker inspect;"
+           f" sleep 0.1; done' > {WORK}/samples 2>&1 < /dev/null & echo $!")
+
+
+def test_hf_token_never_shows_while_the_prefetch_runs(first_converge, fresh_lab, tmp_path) -> None:
+    """The prefetch runs again on host 1 (its marker and one snapshot file removed, so `hf
+    download` must ask the gated Hub stand-in, which answers only with the token), at -vvv, with
+    `ps` and `docker inspect` of every container sampled on the host all along and the prefetch
+    container's configuration recorded. The token is in none of them, nor in the journal: it
+    reached `hf` only through the root-only file that HF_TOKEN_PATH names."""
+    token = _hf_token(fresh_lab)
+    host = fresh_lab.host(H100)
+    token_file, tokens_dir = host.file(PREFETCH_TOKEN), host.file(PREFETCH_TOKEN.rsplit("/", 1)[0])
+    assert token_file.content_string == token
+    assert (token_file.mode, token_file.user, tokens_dir.mode, tokens_dir.user) == (0o600, "root", 0o700, "root")
+    cache = "/var/lib/vllm-fleet/hf-cache"
+    readme = f"find {cache}/hub -path '*/snapshots/*/README.md'"
+    host.check_output(f"find {cache}/.vllm-fleet -name '*.complete' -delete && {readme} -delete")
+    host.check_output(f"rm -rf {WORK} && mkdir -m 0700 {WORK} && printf '%s' {shlex.quote(RECORDING_DOCKER)} > {WORK}/docker"
+                      f" && chmod 0755 {WORK}/docker")
+    since = host.check_output("date '+%Y-%m-%d %H:%M:%S'")
+    # The role's own prefetch command; only the docker binary is wrapped.
+    command = yaml.safe_load((REPO / "roles/vllm/defaults/main.yml").read_text())["vllm_prefetch_command"]
+    sampler = int(host.check_output(SAMPLER))
+    try:
+        r = run_playbook("playbooks/vllm.yml", fresh_lab.paths.inventory, tmp_path / "run", limit=H100,
+                         cmdline="-vvv", extravars={"vllm_prefetch_command": [f"{WORK}/docker", *command[1:]]})
+    finally:
+        host.run(f"touch {WORK}/stop; for i in $(seq 50); do kill -0 {sampler} 2>/dev/null || break; sleep 0.1; done")
+    assert r.rc == 0, failed_messages(r)
+    downloads = [e["event_data"]["res"] for e in r.events if e.get("event") == "runner_on_ok"
+                 and e["event_data"].get("task") == "Download the weights"]
+    assert downloads and downloads[0].get("changed"), "the prefetch did not run"
+    assert host.run(f"{readme} | grep -q .").rc == 0, "the gated file was not downloaded again"
+
+    text, events = _run_output(r)
+    assert "ESTABLISH SSH CONNECTION" in text, "the run was not at -vvv"
+    recorded = host.file(f"{WORK}/prefetch-inspect.json").content_string
+    env = json.loads(recorded)[0]["Config"]["Env"]
+    assert "HF_TOKEN_PATH=/run/secrets/vllm-fleet/hf-token" in env and not [e for e in env if e.startswith("HF_TOKEN=")], env
+    samples = f"{WORK}/samples"
+    # The sampler ran all along: it saw the prefetch's docker command and the containers.
+    assert host.run(f"grep -q -e '--entrypoint hf' {samples} && grep -q '\"Id\"' {samples}").rc == 0, \
+        "the sampler did not see the prefetch running"
+    places = {"the Ansible output at -vvv": text, "the task results": events, "the prefetch container's inspect": recorded}
+    assert _leaks(places, {"the HF token": token}) == []
+    assert _count_on_host(host, f"cat {samples}", PREFETCH_TOKEN) == 0, "the HF token shows in ps or in docker inspect"
+    assert _count_on_host(host, f"journalctl --no-pager -q -o verbose --since '{since}'", PREFETCH_TOKEN) == 0, \
+        "the HF token shows in the journal"
+    host.run(f"rm -rf {WORK}")
 
 
 @pytest.mark.parametrize("name", SERVING)
 def test_secret_files_are_root_only(first_converge, fresh_lab, name) -> None:
     host = fresh_lab.host(name)
-    files = ["/etc/vllm-fleet/main.env"] + (["/etc/vllm-fleet/secrets/main/api-key"] if name == SPARK else [])
+    files = ["/etc/vllm-fleet/main.env", PREFETCH_TOKEN] + (["/etc/vllm-fleet/secrets/main/api-key"] if name == SPARK else [])
     for path in files:
         f = host.file(path)
         assert f.exists, path
         assert (f.mode, f.user, f.group) == (0o600, "root", "root"), path
-    secrets = host.file("/etc/vllm-fleet/secrets/main")
-    assert (secrets.mode, secrets.user) == (0o700, "root")
+    for path in ("/etc/vllm-fleet/secrets", "/etc/vllm-fleet/secrets/main", PREFETCH_TOKEN.rsplit("/", 1)[0]):
+        secrets = host.file(path)
+        assert (secrets.mode, secrets.user) == (0o700, "root"), path
     d = host.file("/etc/vllm-fleet")
     assert d.user == "root" and not d.mode & 0o007, oct(d.mode)
 
@@ -161,9 +269,32 @@ def test_image_is_referenced_by_digest(first_converge, fresh_lab, name) -> None:
     assert images and all("@sha256:" in a for a in images), images
 
 
+def _primary_fingerprints(host, keyring: str) -> list[str]:
+    shown = host.check_output(f"d=$(mktemp -d) && gpg --batch --homedir $d --show-keys --with-colons {keyring}; rm -rf $d")
+    records = [line.split(":") for line in shown.splitlines() if line.startswith(("pub:", "sub:", "fpr:"))]
+    return [fpr[9] for rec, fpr in pairwise(records) if rec[0] == "pub" and fpr[0] == "fpr"]
+
+
 @pytest.mark.parametrize("name", SERVING)
 def test_apt_sources_are_signed_and_no_apt_key(first_converge, fresh_lab, name) -> None:
+    """Every source is signed; the roles' own sources name a keyring that holds exactly the key
+    the inventory pins, which is the lab mirror's key (the lab pins its keys as a site pins its
+    mirror's)."""
     host = fresh_lab.host(name)
+    offline = yaml.safe_load((fresh_lab.paths.inventory / "group_vars/all/offline.yml").read_text())
+    # source file -> (pinning variable, lab key); the spark host's DGX OS keeps its own CUDA setup.
+    roles = {"nvidia-container-toolkit": ("nvidia_container_toolkit_repo_key_fingerprints", "toolkit")}
+    if name != SPARK:
+        roles["cuda"] = ("cuda_repo_key_fingerprints", "cuda")
+    for source, (variable, lab_key) in roles.items():
+        text = host.file(f"/etc/apt/sources.list.d/{source}.sources").content_string
+        signed_by = [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Signed-By:")]
+        assert len(signed_by) == 1 and signed_by[0].startswith("/etc/apt/keyrings/"), text
+        keyring = host.file(signed_by[0])
+        assert keyring.is_file and (keyring.user, keyring.mode) == ("root", 0o644), signed_by[0]
+        pinned = offline[variable]
+        assert pinned == [fingerprint(fresh_lab.paths, lab_key)]
+        assert _primary_fingerprints(host, signed_by[0]) == pinned, f"{signed_by[0]} holds another key than {variable}"
     files = host.check_output("find /etc/apt/sources.list.d -type f -name '*.sources' -o -type f -name '*.list'").split()
     assert files, "no apt sources under /etc/apt/sources.list.d"
     unsigned = []
@@ -182,6 +313,65 @@ def test_apt_sources_are_signed_and_no_apt_key(first_converge, fresh_lab, name) 
     extra = [f for f in host.check_output("ls -1 /etc/apt/trusted.gpg.d").split()
              if not f.startswith(("debian-archive-", "ubuntu-keyring-"))]
     assert extra == [], f"keys in apt's global trusted.gpg.d (apt-key style): {extra}"
+
+
+def test_a_repository_key_that_is_not_pinned_changes_nothing(first_converge, fresh_lab, tmp_path) -> None:
+    """The mirror serves another key where the CUDA key belongs (the toolkit repository's: a real
+    lab key, so only the pin tells them apart). The cuda role stops at the key check with both
+    fingerprints and the fix in its message; the keyrings and the apt sources are as they were."""
+    host = fresh_lab.host(H100)
+    offline = yaml.safe_load((fresh_lab.paths.inventory / "group_vars/all/offline.yml").read_text())
+    state = ("stat -c '%n %s %Y' /etc/apt/keyrings/* /etc/apt/sources.list.d/*"
+             " && sha256sum /etc/apt/keyrings/* /etc/apt/sources.list.d/*")
+    before = host.check_output(state)
+    assert "/etc/apt/keyrings/cuda.asc" in before
+    r = run_playbook("playbooks/cuda.yml", fresh_lab.paths.inventory, tmp_path / "run", limit=H100,
+                     extravars={"cuda_repo_key_url": f"{offline['nvidia_container_toolkit_repo_base_url']}/gpgkey"})
+    assert r.rc != 0 and set(failures(r)) == {H100}
+    failed = [e["event_data"] for e in r.events if e.get("event") == "runner_on_failed"]
+    assert [f["task"] for f in failed] == ["Compare the repository key with the pinned fingerprints"], \
+        failed_messages(r)
+    message = failed[0]["res"]["msg"]
+    served, pinned = fingerprint(fresh_lab.paths, "toolkit"), fingerprint(fresh_lab.paths, "cuda")
+    assert f"has fingerprint {served}, but cuda_repo_key_fingerprints pins {pinned}" in message, message
+    assert "Nothing was changed" in message and "set cuda_repo_key_fingerprints to that key's fingerprint" in message
+    assert host.check_output(state) == before, "a key that is not pinned changed the keyrings or the apt sources"
+    assert host.check_output("ls -d /tmp/ansible.*apt-signing-key 2>/dev/null | wc -l") == "0", "the downloaded key was left"
+
+
+GUARD = "vllm-fleet-docker-port-guard.service"
+
+
+def test_container_addresses_are_not_reachable_from_other_hosts(first_converge, fresh_lab) -> None:
+    """moby/moby#45610 on Debian 12's docker 20.10: a neighbour that routes a container's address
+    through the host reaches the container's port, though it is published on 127.0.0.1 only. The
+    docker role's guard drops that; with the guard stopped the same request gets through (so the
+    route works and the guard is what stops it); started again, it stops it again."""
+    target = fresh_lab.host(H200)
+    ip = target.check_output("docker inspect -f '{{.NetworkSettings.IPAddress}}' vllm-main")
+    assert ip and target.service(GUARD).is_enabled and target.service(GUARD).is_running
+    assert "docker.service" in target.check_output(f"systemctl show -p PartOf --value {GUARD}")
+    assert GUARD in target.check_output("systemctl show -p Wants --value docker.service")
+    # A client whose own containers do not use that address (the route would divert them).
+    addresses = "docker ps -q | xargs -r docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}'"
+    name = next((n for n in (A100X2, SPARK, H100) if ip not in fresh_lab.host(n).check_output(addresses).split()), A100X2)
+    client = fresh_lab.host(name)
+    probe = f"curl -s -m 3 -o /dev/null -w '%{{http_code}}' http://{ip}:8000/health"
+    route = f"{ip}/32 via {fresh_lab.address(H200)}"
+    client.check_output(f"ip route replace {route}")
+    try:
+        guarded = client.run(probe).stdout.strip()
+        target.check_output(f"systemctl stop {GUARD}")
+        unguarded = client.run(probe).stdout.strip()
+        target.check_output(f"systemctl start {GUARD}")
+        again = client.run(probe).stdout.strip()
+    finally:
+        client.run(f"ip route del {route}")
+        target.run(f"systemctl start {GUARD}")
+    assert unguarded == "200", f"without the guard {name} does not reach {ip} either ({unguarded}): nothing is shown"
+    assert (guarded, again) == ("000", "000"), f"{name} reaches the container at {ip}:8000 through {H200}"
+    local = target.run("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/health").stdout.strip()
+    assert local == "200", "the guard broke the published port on the host itself"
 
 
 # --- role level: non-loopback bind without a key ------------------------------------------------
@@ -222,7 +412,8 @@ def test_public_bind_without_key_fails_before_any_docker_command(tmp_path) -> No
     (tmp_path / "inventory.yml").write_text(yaml.safe_dump({"all": {"hosts": {"public-no-key": host}}}))
     (tmp_path / "play.yml").write_text(yaml.safe_dump([{
         "name": "Serve", "hosts": "all", "gather_facts": False,
-        "roles": [{"role": "vllm"}],
+        "vars_files": [str(REPO / "playbooks/vars/contract.yml")],
+        "roles": [{"role": "vllm_fleet.fleet.vllm"}],
     }]))
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_CACHE_PLUGIN="memory", ANSIBLE_LOCALHOST_WARNING="0")
