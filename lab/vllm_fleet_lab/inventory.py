@@ -26,7 +26,7 @@ from .config import (GROUPS, MIRROR, REPO_ROOT, STANDIN_IMAGE_NAME, STANDIN_VLLM
                      UPSTREAM_CUDA_REPO, UPSTREAM_HF_ENDPOINT, UPSTREAM_TOOLKIT_REPO, LabPaths, host_role)
 from .hosts import LabHost, registry_address
 from .identities import gpu_facts
-from .keys import known_hosts_path
+from .keys import fingerprint, hf_token, known_hosts_path
 from .cpu_profile import cpu_host_vars
 
 EXAMPLE = REPO_ROOT / "inventory" / "example"
@@ -130,6 +130,10 @@ def write_inventory(paths: LabPaths, hosts: list[LabHost], digest: str, hub_endp
     offline: dict[str, Any] = {
         "cuda_repo_base_url": f"{mirror_url()}/compute/cuda/repos",
         "nvidia_container_toolkit_repo_base_url": f"{mirror_url()}/libnvidia-container",
+        # The mirror signs with the lab's own keys (keys.py), as a site's mirror that re-signs:
+        # the roles accept a repository key only with a pinned fingerprint.
+        "cuda_repo_key_fingerprints": [fingerprint(paths, "cuda")],
+        "nvidia_container_toolkit_repo_key_fingerprints": [fingerprint(paths, "toolkit")],
     }
     if override:
         offline["vllm_fleet_overrides"] = override
@@ -143,11 +147,16 @@ def write_inventory(paths: LabPaths, hosts: list[LabHost], digest: str, hub_endp
         "nvidia_container_toolkit_daemon_options": {"insecure-registries": [registry_address()]},
     }, f"# The air-gapped settings (see inventory/example/group_vars/all/offline.yml):\n"
        f"# upstream {UPSTREAM_CUDA_REPO} and {UPSTREAM_TOOLKIT_REPO}\n"
-       "# are replaced by the lab mirror, the vLLM image by the lab registry's stand-in,\n"
+       "# are replaced by the lab mirror (its repository keys pinned by fingerprint: the lab's own),\n"
+       "# the vLLM image by the lab registry's stand-in,\n"
        f"# {UPSTREAM_HF_ENDPOINT} by the lab's Hub stand-in (vllm-fleet-lab-hub, by address:\n"
        "# containers of a lab host's own dockerd cannot resolve lab names).\n")
     _dump(gv / "all/lab.yml", {
         "vault_vllm_fleet_api_key": _lab_secret(paths),
+        # The Hub stand-in gates every repo (hub.py): the prefetch needs the token, and the
+        # security tests look for it wherever it must not show.
+        "vault_vllm_fleet_hf_token": hf_token(paths),
+        "vllm_fleet_hf_token": "{{ vault_vllm_fleet_hf_token }}",
         "cuda_reboot_boot_time_command": "awk '{print $22}' /proc/1/stat",
         "preflight_image_size_gib": 1,
         "preflight_disk_margin_gib": 1,
@@ -155,7 +164,11 @@ def write_inventory(paths: LabPaths, hosts: list[LabHost], digest: str, hub_endp
         "vllm_watchdog_interval_sec": 5,
         "vllm_watchdog_failures": 2,
         "vllm_watchdog_timeout_sec": 5,
-    }, "# Lab-only values. vault_vllm_fleet_api_key: a real site keeps it in its vault (spark needs it).\n"
+        # The drills restart one instance twice in a row; the default backoff (ten intervals)
+        # would hold the second restart back.
+        "vllm_watchdog_backoff_sec": 5,
+    }, "# Lab-only values. vault_vllm_fleet_api_key, vault_vllm_fleet_hf_token: a real site keeps them in its\n"
+       "# vault (spark needs the key; the Hub stand-in gates every repo, so every prefetch needs the token).\n"
        "# preflight_*: the stand-in image is small and the lab shares one VM disk between its hosts.\n"
        "# vllm_restart_sec, vllm_watchdog_*: the stand-in loads in seconds, so the fault drills need\n"
        "# not wait minutes.\n"

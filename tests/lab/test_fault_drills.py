@@ -8,6 +8,7 @@ Every drill leaves its host as the converge made it, so the other lab tests see 
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import time
 from typing import Any
@@ -99,6 +100,74 @@ def test_dead_engine_is_restarted_by_the_watchdog(converged, signal_name, health
     assert "restarting vllm@main.service" in journal, journal
     assert host.service("vllm@main").is_running
     print(f"dead engine (/health {health}) replaced by the watchdog after {took:.0f} s")
+
+
+# One long streamed completion from vLLM itself (the manifest's backend_url, the instance's key),
+# in the background on the host; its stream goes to /tmp/drill-long.out.
+LONG_REQUEST = r"""m=/etc/vllm-fleet/main.json
+read -r url model keyfile <<<"$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["backend_url"], d["model"]["served_name"], d.get("api_key_file") or "/dev/null")' $m)"
+key=$(cat "$keyfile" 2>/dev/null || echo none)
+body=$(printf '{"model": "%s", "prompt": "long", "max_tokens": %d, "ignore_eos": true, "stream": true}' "$model" TOKENS)
+setsid -f sh -c 'echo $$ > /tmp/drill-long.pid; exec curl -sN --max-time 300 -H "Authorization: Bearer $1" -H "Content-Type: application/json" -d "$2" "$3/v1/completions"' \
+  sh "$key" "$body" "$url" </dev/null >/tmp/drill-long.out 2>&1"""
+
+
+def test_a_long_request_on_a_full_server_is_not_restarted(converged) -> None:
+    """max_num_seqs=1 and one long streamed request holding that one slot: every watchdog probe
+    waits in vLLM's queue past its timeout, for longer than the watchdog used to need to restart
+    the instance (and drop the request). vLLM's /metrics show its tokens advancing, so the
+    watchdog judges it busy, not failed: the same run of the instance serves the request to its
+    end. (The stand-in's per-token delay comes from the instance's .env for the drill.)"""
+    host = converged.host(H1)
+    files = {path: host.file(path).content_string for path in ("/etc/vllm-fleet/main.args", "/etc/vllm-fleet/main.env")}
+    args = files["/etc/vllm-fleet/main.args"].splitlines()
+    if "--max-num-seqs" in args:
+        args[args.index("--max-num-seqs") + 1] = "1"
+    else:
+        args += ["--max-num-seqs", "1"]  # the serve arguments end the file
+    token_seconds = 0.05
+    timer = host.file("/etc/systemd/system/vllm-watchdog@.timer").content_string
+    interval = int(timer.split("OnUnitActiveSec=")[1].split()[0])
+    failures = _watchdog_setting(host, "failures")
+    # Longer than the watchdog used to take to restart a server whose probes all time out.
+    hold = (interval + _watchdog_setting(host, "timeout")) * failures + 2 * interval
+    state = "/run/vllm-fleet/watchdog/main.json"
+
+    def write(path: str, text: str) -> None:
+        host.check_output(f"printf %s {shlex.quote(text)} > {path}")
+
+    try:
+        write("/etc/vllm-fleet/main.args", "\n".join(args) + "\n")
+        env = files["/etc/vllm-fleet/main.env"].rstrip("\n")
+        write("/etc/vllm-fleet/main.env", f"{env}\nVLLM_STANDIN_TOKEN_SECONDS={token_seconds}\n")
+        host.check_output("systemctl restart vllm@main")
+        _wait("serving with max_num_seqs=1", lambda: completes(host), 60, host)
+        invocation = host.check_output("systemctl show -p InvocationID --value vllm@main")
+
+        def armed() -> bool:  # the watchdog saw this run of the instance serve
+            out = host.run(f"cat {state}").stdout
+            return '"served": true' in out and invocation in out
+
+        _wait("the watchdog armed", armed, 60, host)
+        since = host.check_output("date '+%Y-%m-%d %H:%M:%S'")
+        host.check_output(LONG_REQUEST.replace("TOKENS", str(int((hold + 5) / token_seconds))))
+        _wait("the long request streaming", lambda: host.run("grep -q '^data: ' /tmp/drill-long.out").rc == 0, 10, host)
+        time.sleep(hold)
+        journal = host.check_output(f"journalctl --no-pager -u vllm-watchdog@main --since '{since}'")
+        assert journal.count("busy, not failed") >= failures, f"the probes did not wait behind the request:\n{journal}"
+        # Not one probe counted as failed, let alone a restart.
+        assert f"(1/{failures})" not in journal and "restarting vllm@main.service" not in journal, journal
+        _wait("the long request streamed to its end",
+              lambda: "data: [DONE]" in host.run("cat /tmp/drill-long.out").stdout, 30, host)
+        assert host.check_output("systemctl show -p InvocationID --value vllm@main") == invocation
+    finally:
+        host.run("kill $(cat /tmp/drill-long.pid) 2>/dev/null; rm -f /tmp/drill-long.out /tmp/drill-long.pid")
+        for path, text in files.items():
+            write(path, text)
+        host.check_output("systemctl restart vllm@main")
+        _wait("serving again as converged", lambda: completes(host), 60, host)
+    assert _label(host) == _fingerprint(host)
+    print(f"{journal.count('busy, not failed')} probes judged busy over {hold} s of max_num_seqs=1; no restart")
 
 
 def test_unreachable_host_mid_run_the_others_complete(converged, tmp_path) -> None:
