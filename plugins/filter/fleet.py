@@ -120,6 +120,74 @@ def drifted(inspect_results: list[Mapping[str, Any]], fingerprint_results: list[
     return found
 
 
+
+# --- verified releases and the upgrade lock (vllm role: verify-mark, previous, restore, lock) ----
+
+def release_files(names: list[str], unit: str, wrapper: str, entrypoint: str, config_dir: str) -> list[dict[str, Any]]:
+    """The files of a release of instances `names`: name in the kept files/, path, mode, instance."""
+    vllm_fleet()
+    from vllm_fleet.serving.release import ReleaseError
+    from vllm_fleet.serving.release import release_files as files
+
+    try:
+        return files(_plain(names), unit=str(unit), wrapper=str(wrapper), entrypoint=str(entrypoint),
+                     config_dir=str(config_dir))
+    except ReleaseError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def release_review(names: list[str], markers: list[Mapping[str, Any]], kept: list[Mapping[str, Any]],
+                   current: list[Mapping[str, Any]], inspected: list[Mapping[str, Any]] | None = None,
+                   fingerprints: list[Mapping[str, Any]] | None = None, need_reload: list[Mapping[str, Any]] | None = None,
+                   found: list[str] | None = None) -> dict[str, Any]:
+    """A kept release against the host: problems, files, containers, changes, markers."""
+    vllm_fleet()
+    from vllm_fleet.serving.release import review_release
+
+    return review_release(_plain(names), _plain(markers), _plain(kept), _plain(current),
+                          None if inspected is None else _plain(inspected),
+                          None if fingerprints is None else _plain(fingerprints),
+                          None if need_reload is None else _plain(need_reload),
+                          None if found is None else _plain(found))
+
+
+def release_marker(manifest: Mapping[str, Any], instance: str, stats: list[Mapping[str, Any]], image_id: str,
+                   at: str, by: str = "smoke") -> dict[str, Any]:
+    """The verified-release marker of `instance` (written after its smoke run passed); `stats`:
+    stat (sha256) results of the kept copies, items from release_files."""
+    vllm_fleet()
+    from vllm_fleet.serving.release import ReleaseError
+    from vllm_fleet.serving.release import release_marker as marker
+
+    try:
+        return marker(str(instance), _plain(manifest), _plain(stats), str(image_id or ""), str(at), str(by))
+    except ReleaseError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def run_owner(purpose: str) -> dict[str, Any]:
+    """This ansible-playbook run, as the host's upgrade lock records it."""
+    vllm_fleet()
+    from vllm_fleet.serving.runlock import run_owner as owner
+
+    return owner(str(purpose))
+
+
+def lock_text(owner: Mapping[str, Any]) -> str:
+    vllm_fleet()
+    from vllm_fleet.serving.runlock import lock_text as text
+
+    return text(_plain(owner))
+
+
+def lock_verdict(read: str, owner: Mapping[str, Any], stale_after_s: Any) -> dict[str, Any]:
+    """Whether this run may take the host's upgrade lock (take, state, holder, why, expect)."""
+    vllm_fleet()
+    from vllm_fleet.serving.runlock import lock_verdict as verdict
+
+    return verdict(str(read or ""), _plain(owner), float(stale_after_s))
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -131,4 +199,10 @@ class FilterModule:
             "manifest": manifest,
             "preflight_problems": preflight_problems,
             "drifted": drifted,
+            "release_files": release_files,
+            "release_review": release_review,
+            "release_marker": release_marker,
+            "run_owner": run_owner,
+            "lock_text": lock_text,
+            "lock_verdict": lock_verdict,
         }

@@ -1,5 +1,6 @@
 """What the upgrade and fault drills look at on a lab host: the container, the files the role
-rendered, the weight cache, and whether the instance really serves."""
+rendered, the weight cache, the kept releases and the upgrade lock, and whether the instance
+really serves."""
 
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ curl -sf --max-time 10 -H "Authorization: Bearer $key" -H 'Content-Type: applica
   -d "{\"model\": \"$model\", \"prompt\": \"ping\", \"max_tokens\": 1}" "$url/v1/completions"""
 
 
+# The vllm role's default vllm_upgrade_lock_path.
+UPGRADE_LOCK = "/run/lock/vllm-fleet-upgrade.lock"
+
+
 def lab_overrides(inventory: Path) -> dict[str, Any]:
     """The lab's vllm_fleet_overrides (image from the lab registry), to extend in extravars."""
     offline = yaml.safe_load((inventory / "group_vars/all/offline.yml").read_text())
@@ -30,6 +35,9 @@ def lab_overrides(inventory: Path) -> dict[str, Any]:
 
 
 def snapshot(host) -> dict[str, Any]:
+    """The container and everything it starts from: image, arguments, environment, unit,
+    wrapper, entrypoint, secrets (by digest: a failed assertion prints no key), and the
+    weight cache."""
     info = json.loads(host.check_output("docker inspect vllm-main"))[0]
     return {
         "image": info["Config"]["Image"],
@@ -37,11 +45,28 @@ def snapshot(host) -> dict[str, Any]:
         "started": info["State"]["StartedAt"],
         "cmd": info["Config"]["Cmd"],
         "args": host.file("/etc/vllm-fleet/main.args").content_string,
+        "env": host.file("/etc/vllm-fleet/main.env").content_string,
         "unit": host.file("/etc/systemd/system/vllm@.service").content_string,
+        "wrapper": host.file("/usr/local/libexec/vllm-fleet/vllm-run").content_string,
+        "entrypoint": host.file("/usr/local/libexec/vllm-fleet/container-entrypoint").content_string,
+        "secrets": host.check_output(
+            "cd /etc/vllm-fleet/secrets/main && find . -type f -print0 | sort -z | xargs -0r sha256sum"),
         "markers": host.check_output(
             "find /var/lib/vllm-fleet/hf-cache -path '*/.vllm-fleet/*.complete' -exec sha256sum {} + | sort"),
         "cache": host.check_output("find /var/lib/vllm-fleet/hf-cache -type f | wc -l"),
     }
+
+
+def release(host, slot: str = "verified") -> dict[str, Any] | None:
+    """The marker of instance main's kept release (verified: what last passed smoke on the host;
+    previous: the verified release before it), or None when there is none."""
+    out = host.run(f"cat /etc/vllm-fleet/{slot}/main.json")
+    return json.loads(out.stdout) if out.rc == 0 else None
+
+
+def lock_held(host) -> bool:
+    """Whether the host's upgrade lock (upgrade.yml, rollback.yml, the smoke stage's marking) is held."""
+    return host.run(f"test -e {UPGRADE_LOCK}").rc == 0
 
 
 def serves(host) -> bool:
