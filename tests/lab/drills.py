@@ -21,7 +21,8 @@ COMPLETION = r"""m=/etc/vllm-fleet/main.json
 read -r url model <<<"$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["url"], d["model"]["served_name"])' $m)"
 key=$(cat /etc/vllm-fleet/secrets/main/api-key 2>/dev/null || echo none)
 curl -sf --max-time 10 -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
-  -d "{\"model\": \"$model\", \"prompt\": \"ping\", \"max_tokens\": 1}" "$url/v1/completions"""
+  -d "{\"model\": \"$model\", \"prompt\": \"ping\", \"max_tokens\": 1}" "$url/v1/completions"
+"""
 
 
 # The vllm role's default vllm_upgrade_lock_path.
