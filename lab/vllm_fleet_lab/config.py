@@ -69,6 +69,9 @@ class HostRole:
     # Rules the host waives in the generated inventory (vllm_fleet_waivers), with the reason:
     # what a container on this VM cannot be of the machine it stands in for.
     waivers: tuple[tuple[str, str], ...] = ()
+    # NVIDIA driver branch of the host (driver_branches in lab/packages/packages.yml); None: the
+    # example inventory's fleet-wide vllm_fleet_driver_branch (580).
+    driver_branch: int | None = None
 
 
 # The stand-in GB10 is an x86_64 container in a VM with ~24 GB of memory, not a 128 GB aarch64
@@ -80,12 +83,15 @@ SPARK_STANDIN_WAIVERS = (
 
 
 # Host N takes HOST_PLAN[(N-1) % len]. The fallback profile serves BF16 with tensor parallel 2,
-# so host 4 shows two A100 80GB cards (the lab writes a 2-GPU variant of the A100 preset).
+# so host 4 shows two A100 80GB cards (the lab writes a 2-GPU variant of the A100 preset). Host 4
+# also stays on driver branch 570, as a site that has not moved to 580 does: R570 runs CUDA 12 but
+# not CUDA 13, so the host serves the CUDA 12 build of the image and the lab covers that path
+# (toolkit 12-9, lint VF104, preflight's driver branch).
 HOST_PLAN: tuple[HostRole, ...] = (
     HostRole("hopper", "hopper", "h100-80gb-hbm3", 1),
     HostRole("hopper", "hopper", "h200", 1),
     HostRole("spark", "spark", "gb10", 1, SPARK_STANDIN_WAIVERS),
-    HostRole("fallback", "fallback", "a100-80gb", 2),
+    HostRole("fallback", "fallback", "a100-80gb", 2, driver_branch=570),
 )
 GROUPS: tuple[str, ...] = ("hopper", "blackwell", "spark", "fallback")
 # The lab host that serves REAL vLLM (the CPU build, lab/real-vllm) instead of the stand-in:

@@ -45,6 +45,20 @@ def load_spec() -> dict[str, Any]:
     return yaml.safe_load(SPEC_FILE.read_text())
 
 
+def driver_release(branch: int | str, spec: dict[str, Any] | None = None) -> dict[str, str]:
+    """The stand-in repository's driver of one branch: {branch, version, cuda} (packages.yml)."""
+    spec = spec or load_spec()
+    entries = spec.get("driver_branches") or []
+    for entry in entries:
+        if str(entry["branch"]) == str(branch):
+            return {k: str(v) for k, v in entry.items()}
+    have = ", ".join(str(e["branch"]) for e in entries) or "none"
+    raise LabError(
+        f"the stand-in CUDA repository carries no driver branch {branch} (driver_branches in {SPEC_FILE}: "
+        f"{have}); add the branch there or change HOST_PLAN in lab/vllm_fleet_lab/config.py."
+    )
+
+
 def _sub(text: str, values: dict[str, str]) -> str:
     return string.Template(text).substitute(values)
 

@@ -2,7 +2,9 @@
 
 Presets come from lab/nvidia-smi-standin/identities/*.json. A host whose role needs more GPUs
 than its preset has (the `fallback` host: 2x A100 for tensor parallel 2) gets a variant with the
-preset's GPU repeated, each copy with its own index, UUID and PCI bus id.
+preset's GPU repeated, each copy with its own index, UUID and PCI bus id. A host on a driver branch
+of its own (HostRole.driver_branch) reports that branch's driver and CUDA version, as the stand-in
+repository's nvidia-driver-cuda of that branch would.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import REPO_ROOT, HostRole
+from .debs import driver_release
 from .proc import LabError
 
 PRESETS = REPO_ROOT / "lab" / "nvidia-smi-standin" / "identities"
@@ -59,10 +62,26 @@ def _multi_gpu(identity: dict[str, Any], count: int, seed: str) -> dict[str, Any
     return out
 
 
+def _on_branch(identity: dict[str, Any], branch: int) -> dict[str, Any]:
+    release = driver_release(branch)
+    version = release["version"]
+    if identity["driver_version"] == version:
+        return identity
+    out = copy.deepcopy(identity)
+    out.update(driver_version=version, nvml_version=".".join(version.split(".")[:2]), cuda_version=release["cuda"])
+    out["_comment"] = (
+        f"Driver {version} (CUDA {release['cuda']}) set by the lab in place of the preset's "
+        f"{identity['driver_version']}. " + identity.get("_comment", "")
+    )
+    return out
+
+
 def identity_for(role: HostRole, host: str) -> dict[str, Any]:
     identity = load_preset(role.identity)
     if len(identity["gpus"]) < role.gpu_count:
         identity = _multi_gpu(identity, role.gpu_count, host)
+    if role.driver_branch is not None:
+        identity = _on_branch(identity, role.driver_branch)
     return identity
 
 

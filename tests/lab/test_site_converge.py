@@ -79,6 +79,28 @@ def test_spark_is_served_with_its_profile_env(first_converge, fresh_lab) -> None
     assert "VLLM_API_KEY" not in fresh_lab.host(SPARK).file("/etc/systemd/system/vllm@.service").content_string
 
 
+def test_fallback_host_is_a_cuda_12_host_on_driver_570(first_converge, fresh_lab) -> None:
+    """Host 4 keeps driver branch 570 (lab config HOST_PLAN): the cuda role pinned that branch and
+    installed the CUDA 12 toolkit, and vLLM runs the image its inventory declares a CUDA 12 build."""
+    host = fresh_lab.host(A100X2)
+    assert host.check_output("nvidia-smi --query-gpu=driver_version --format=csv,noheader").splitlines() == ["570.172.08"] * 2
+    assert "CUDA Version: 12.8" in host.check_output("nvidia-smi")
+    rows = host.check_output("dpkg-query -W -f='${db:Status-Abbrev}|${Package}|${Version}\\n'").splitlines()
+    # Status "ii " or, once the cuda role held the package, "hi ": the second letter says installed.
+    installed = {name: version for status, name, version in (r.split("|") for r in rows) if status[1:2] == "i"}
+    assert installed["nvidia-open"].startswith("570.") and installed["nvidia-driver-cuda"] == installed["nvidia-open"]
+    assert "nvidia-driver-pinning-570" in installed and "nvidia-driver-pinning-580" not in installed
+    assert "cuda-toolkit-12-9" in installed
+    assert [n for n in installed if n.startswith("cuda-toolkit-13-")] == []
+
+    host_vars = yaml.safe_load((fresh_lab.paths.inventory / "host_vars" / f"{A100X2}.yml").read_text())
+    assert host_vars["vllm_fleet_driver_branch"] == 570
+    cfg = resolve_serving("fallback", host_vars["vllm_fleet_overrides"])
+    assert cfg["image"]["cuda_major"] == 12
+    inspect = json.loads(host.check_output("docker inspect vllm-main"))[0]
+    assert inspect["Config"]["Image"] == f"{cfg['image']['repository']}@{cfg['image']['digest']}"
+
+
 def test_wrong_gpu_stops_in_preflight_before_any_download(first_converge, fresh_lab, tmp_path) -> None:
     """The seed's A100 case: the inventory says H100 (so lint passes) but the box has A100s."""
     inventory = tmp_path / "inventory"
