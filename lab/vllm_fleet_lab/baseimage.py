@@ -3,6 +3,9 @@
 Built with debootstrap (no Docker Hub here), customised in the chroot, then `docker import`ed.
 The rootfs tarball is cached in the lab dir under a hash of its recipe, so a warm `lab up` (even
 after `lab down` removed the image) only re-imports it.
+
+`arch` picks the Debian architecture: amd64 (this machine, every host but the Spark) or arm64
+(the Spark host, built with `debootstrap --arch arm64` and run under qemu-user; see arm64.py).
 """
 
 from __future__ import annotations
@@ -43,14 +46,53 @@ WantedBy=ssh.service
 """
 
 
-def recipe(mirror: str) -> dict[str, object]:
-    return {"suite": SUITE, "packages": PACKAGES, "mirror": mirror, "security": debian_security_mirror(),
-            "version": RECIPE_VERSION, "unit": SSH_HOSTKEYS_UNIT}
+NATIVE_ARCH = "amd64"
+ARCHES: tuple[str, ...] = ("amd64", "arm64")
+# Drop-ins for a rootfs of a foreign architecture (arm64 here), whose systemd (PID 1) and
+# services run under qemu-user 7.2. Two sandboxing features of systemd 252 fail there, and the
+# units that use them fail at boot, marking the host "degraded" (checked on bookworm arm64):
+#   LoadCredential=  -> "Failed to set up credentials: Invalid argument", status 243/CREDENTIALS:
+#     systemd-sysusers, systemd-tmpfiles-setup, systemd-tmpfiles-setup-dev at boot,
+#     systemd-tmpfiles-clean from its timer 15 min later; procps, systemd-sysctl and
+#     systemd-firstboot carry it too (skipped in a container by their conditions).
+#   PrivateNetwork=yes -> "Failed to set up network namespacing: Input/output error",
+#     status 225/NETWORK: e2scrub_reap at boot; systemd-hostnamed and systemd-localed when
+#     D-Bus starts them (so `hostnamectl` and Ansible's hostname module time out).
+# Clearing the setting (not masking the unit) lets each unit run as it does on a real arm64
+# host; none of them is given a credential in the lab, and the container has its own netns.
+_NO_CREDENTIALS = "[Service]\n# vllm-fleet lab: LoadCredential= fails under qemu-user (243/CREDENTIALS).\nLoadCredential=\n"
+_NO_PRIVATE_NETWORK = ("[Service]\n# vllm-fleet lab: PrivateNetwork= fails under qemu-user (225/NETWORK).\n"
+                       "PrivateNetwork=no\n")
+EMULATION_DROPINS: dict[str, str] = {
+    **{unit: _NO_CREDENTIALS for unit in (
+        "procps.service", "systemd-firstboot.service", "systemd-sysctl.service", "systemd-sysusers.service",
+        "systemd-tmpfiles-clean.service", "systemd-tmpfiles-setup-dev.service", "systemd-tmpfiles-setup.service")},
+    **{unit: _NO_PRIVATE_NETWORK for unit in (
+        "e2scrub_reap.service", "systemd-hostnamed.service", "systemd-localed.service")},
+}
+EMULATION_DROPIN_NAME = "vllm-fleet-lab-emulation.conf"
 
 
-def image_tag(mirror: str) -> str:
-    digest = hashlib.sha256(json.dumps(recipe(mirror), sort_keys=True).encode()).hexdigest()
-    return f"{BASE_IMAGE_REPO}:{digest[:12]}"
+def _check_arch(arch: str) -> None:
+    if arch not in ARCHES:
+        raise LabError(f"the lab builds base images for {', '.join(ARCHES)}, not {arch!r}.")
+
+
+def recipe(mirror: str, arch: str = NATIVE_ARCH) -> dict[str, object]:
+    base: dict[str, object] = {"suite": SUITE, "packages": PACKAGES, "mirror": mirror,
+                               "security": debian_security_mirror(), "version": RECIPE_VERSION,
+                               "unit": SSH_HOSTKEYS_UNIT}
+    # amd64 keeps exactly the recipe (and so the cache key) it had before arm64 existed.
+    if arch != NATIVE_ARCH:
+        base.update(arch=arch, dropins=EMULATION_DROPINS)
+    return base
+
+
+def image_tag(mirror: str, arch: str = NATIVE_ARCH, repo: str = BASE_IMAGE_REPO) -> str:
+    """repo:<recipe hash> for amd64, repo:<arch>-<recipe hash> for another architecture."""
+    _check_arch(arch)
+    digest = hashlib.sha256(json.dumps(recipe(mirror, arch), sort_keys=True).encode()).hexdigest()
+    return f"{repo}:{digest[:12]}" if arch == NATIVE_ARCH else f"{repo}:{arch}-{digest[:12]}"
 
 
 def _sources(mirror: str, security: str | None) -> str:
@@ -73,7 +115,7 @@ def _sources(mirror: str, security: str | None) -> str:
     return text
 
 
-def _customise(root: Path, mirror: str) -> None:
+def _customise(root: Path, mirror: str, arch: str = NATIVE_ARCH) -> None:
     """Turn the debootstrap tree into something that boots well as a container."""
     (root / "etc/apt/sources.list").unlink(missing_ok=True)
     (root / "etc/apt/sources.list.d/debian.sources").write_text(_sources(mirror, debian_security_mirror()))
@@ -96,6 +138,11 @@ def _customise(root: Path, mirror: str) -> None:
         mask = root / "etc/systemd/system" / unit
         mask.unlink(missing_ok=True)
         mask.symlink_to("/dev/null")
+    if arch != NATIVE_ARCH:
+        for unit, text in EMULATION_DROPINS.items():
+            dropin = root / "etc/systemd/system" / f"{unit}.d"
+            dropin.mkdir(parents=True, exist_ok=True)
+            (dropin / EMULATION_DROPIN_NAME).write_text(text)
     (root / "root/.ssh").mkdir(mode=0o700, exist_ok=True)
     # debootstrap leaves its package lists; hosts run apt-get update themselves.
     for lst in (root / "var/lib/apt/lists").glob("*_*"):
@@ -139,23 +186,35 @@ def remove_tree(root: Path) -> None:
         shutil.rmtree(root)
 
 
-def build_rootfs_tarball(paths: LabPaths, mirror: str, tag: str) -> Path:
+def build_rootfs_tarball(paths: LabPaths, mirror: str, tag: str, arch: str = NATIVE_ARCH) -> Path:
     """debootstrap + customise + tar, cached by recipe hash. Returns the tarball path."""
+    _check_arch(arch)
     tarball = paths.cache / f"rootfs-{tag.rsplit(':', 1)[1]}.tar"
     if tarball.exists():
         return tarball
     ensure_tools(["debootstrap"])
+    foreign: list[str] = []
+    if arch != NATIVE_ARCH:
+        from .arm64 import ensure_binfmt
+
+        ensure_binfmt()
+        foreign = [f"--arch={arch}"]
     paths.cache.mkdir(parents=True, exist_ok=True)
-    root = paths.cache / "rootfs.tmp"
+    root = paths.cache / ("rootfs.tmp" if arch == NATIVE_ARCH else f"rootfs-{arch}.tmp")
     remove_tree(root)
-    log(f"debootstrap {SUITE} from {mirror} (about 1-2 minutes, once; cached in {paths.cache})")
+    took = "about 1-2 minutes" if arch == NATIVE_ARCH else f"about 5 minutes under emulation of {arch}"
+    log(f"debootstrap {SUITE} ({arch}) from {mirror} ({took}, once; cached in {paths.cache})")
     run(
-        ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, root, mirror],
+        ["debootstrap", *foreign, "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, root, mirror],
         hint=f"Details in {root}/debootstrap/debootstrap.log. debootstrap needs the Debian mirror "
              f"{mirror} (check that apt-get update works here) and a lab dir no other `lab up` uses.",
     )
     unmount_all(root)
-    _customise(root, mirror)
+    if arch != NATIVE_ARCH:
+        from .arm64 import check_runs
+
+        check_runs(root)
+    _customise(root, mirror, arch)
     partial = tarball.with_suffix(".tar.partial")
     # --one-file-system: a mount that survived inside the tree is never archived.
     run(["tar", "-C", root, "--numeric-owner", "--one-file-system", "-cf", partial, "."])
@@ -164,13 +223,16 @@ def build_rootfs_tarball(paths: LabPaths, mirror: str, tag: str) -> Path:
     return tarball
 
 
-def ensure_base_image(paths: LabPaths) -> str:
-    """Return the base image tag, importing (and if needed building) it."""
+def ensure_base_image(paths: LabPaths, arch: str = NATIVE_ARCH, repo: str = BASE_IMAGE_REPO) -> str:
+    """Return the base image tag, importing (and if needed building) it.
+
+    An arm64 image is recorded by `docker import` (Docker 20.10) as amd64, whatever it holds; it
+    runs all the same (binfmt_misc), but anything built FROM it claims amd64 too (see oci.py)."""
     mirror = debian_mirror()
-    tag = image_tag(mirror)
+    tag = image_tag(mirror, arch, repo)
     if docker_ok("image", "inspect", tag):
         return tag
-    tarball = build_rootfs_tarball(paths, mirror, tag)
+    tarball = build_rootfs_tarball(paths, mirror, tag, arch)
     log(f"importing {tarball.name} as {tag}")
     changes = [
         f"LABEL {LABEL_ARG}",

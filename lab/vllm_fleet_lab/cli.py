@@ -7,7 +7,7 @@ import functools
 import sys
 from collections.abc import Callable
 
-from .config import REAL_VLLM_HOST_INDEX, LabPaths
+from .config import ARM64_HOST_INDEX, REAL_VLLM_HOST_INDEX, LabPaths
 from .lab import DEFAULT_HOSTS, down, dumps, format_status, status, up
 from .proc import LabError
 
@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", help="print machine-readable JSON")
     actions = parser.add_subparsers(dest="lab_action", required=True)
     p_up = actions.add_parser("up", parents=[common], help="create or reuse the lab (idempotent)")
-    p_up.add_argument("--hosts", type=int, default=DEFAULT_HOSTS, help=f"lab hosts (default {DEFAULT_HOSTS})")
+    p_up.add_argument("--hosts", type=int, default=DEFAULT_HOSTS, help=f"lab hosts (default {DEFAULT_HOSTS}); host {ARM64_HOST_INDEX} is a Spark that really is "
+                           "aarch64 (arm64 under qemu-user: its converge takes several times as long)")
     p_up.add_argument("--real-vllm-host", type=int, default=REAL_VLLM_HOST_INDEX, metavar="N",
                       help=f"host N serves real vLLM (CPU build, scripted tiny model) instead of the "
                            f"stand-in; 0: none (default {REAL_VLLM_HOST_INDEX})")

@@ -72,6 +72,9 @@ class HostRole:
     # NVIDIA driver branch of the host (driver_branches in lab/packages/packages.yml); None: the
     # example inventory's fleet-wide vllm_fleet_driver_branch (580).
     driver_branch: int | None = None
+    # Debian architecture of the host's rootfs: amd64 (this machine's), or arm64, whose programs
+    # run under qemu-user (arm64.py).
+    arch: str = "amd64"
 
 
 # The stand-in GB10 is an x86_64 container in a VM with ~24 GB of memory, not a 128 GB aarch64
@@ -82,7 +85,7 @@ SPARK_STANDIN_WAIVERS = (
 )
 
 
-# Host N takes HOST_PLAN[(N-1) % len]. The fallback profile serves BF16 with tensor parallel 2,
+# Host N takes HOST_PLAN[(N-1) % len] (host 6: ARM64_SPARK, below). The fallback profile serves BF16 with tensor parallel 2,
 # so host 4 shows two A100 80GB cards (the lab writes a 2-GPU variant of the A100 preset). Host 4
 # also stays on driver branch 570, as a site that has not moved to 580 does: R570 runs CUDA 12 but
 # not CUDA 13, so the host serves the CUDA 12 build of the image and the lab covers that path
@@ -98,6 +101,11 @@ GROUPS: tuple[str, ...] = ("hopper", "blackwell", "spark", "fallback")
 # host 5, a fifth hopper host (H100 identity), so the drills and upgrade tests on hosts 1-4 keep
 # their fast stand-ins. `lab up --real-vllm-host 0` leaves it out.
 REAL_VLLM_HOST_INDEX = 5
+# Host 6 (`vllm-fleet-lab up --hosts 6`) is a Spark that really is aarch64: an arm64 Debian 12
+# under qemu-user, so VF102/VF103 need no waiver there; the memory comparison still does. Not in
+# the default lab: emulation makes its converge several times slower than the others'.
+ARM64_HOST_INDEX = 6
+ARM64_SPARK = HostRole("spark", "spark", "gb10", 1, (SPARK_STANDIN_WAIVERS[1],), arch="arm64")
 
 
 def host_name(index: int) -> str:
@@ -105,6 +113,8 @@ def host_name(index: int) -> str:
 
 
 def host_role(index: int) -> HostRole:
+    if index == ARM64_HOST_INDEX:
+        return ARM64_SPARK
     return HOST_PLAN[(index - 1) % len(HOST_PLAN)]
 
 
@@ -164,6 +174,12 @@ class LabPaths:
     @property
     def inventory(self) -> Path:
         return self.root / "inventory"
+
+    @property
+    def run_vars(self) -> Path:
+        """Extra vars for every playbook run on the lab (`-e @<this>`): play keywords such as
+        serial are templated before any inventory variable exists."""
+        return self.root / "run-vars.yml"
 
     @property
     def identities(self) -> Path:

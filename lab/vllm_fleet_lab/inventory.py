@@ -61,11 +61,14 @@ def mirror_url() -> str:
     return f"http://{MIRROR}"
 
 
-def image_override(digest: str) -> dict[str, Any]:
+def image_override(digest: str, platforms: list[str] | None = None) -> dict[str, Any]:
+    """platforms: those of the stand-in's multi-arch index (a lab with an arm64 host); None keeps
+    the catalogue's."""
     if not digest:  # no stand-in image built (see lab._standin_image)
         return {}
     return {"image": {"repository": f"{registry_address()}/{STANDIN_IMAGE_NAME}",
-                      "digest": digest, "vllm_version": STANDIN_VLLM_VERSION},
+                      "digest": digest, "vllm_version": STANDIN_VLLM_VERSION,
+                      **({"platforms": platforms} if platforms else {})},
             # The stand-in serves no weights; preflight's disk and memory sums use this size.
             "model": {"weights_gib": 1}}
 
@@ -137,14 +140,15 @@ def _lab_secret(paths: LabPaths) -> str:
     return path.read_text().strip()
 
 
-def write_inventory(paths: LabPaths, hosts: list[LabHost], digest: str, hub_endpoint: str = "",
+def write_inventory(paths: LabPaths, hosts: list[LabHost], digest: str, platforms: list[str] | None = None,
+                    hub_endpoint: str = "",
                     real_vllm: dict[str, Any] | None = None) -> Path:
     """real_vllm: {host, repository, digest, size_gib} of the host that serves real vLLM, or None."""
     target = paths.inventory
     if target.exists():
         shutil.rmtree(target)
     gv = target / "group_vars"
-    override = image_override(digest)
+    override = image_override(digest, platforms)
     group_vars = _copy_group_vars(gv, override)
 
     members: dict[str, dict[str, None]] = {g: {} for g in GROUPS}
@@ -221,6 +225,13 @@ def write_inventory(paths: LabPaths, hosts: list[LabHost], digest: str, hub_endp
             host_override = host_vars["vllm_fleet_overrides"]
             comment += (f"# Driver branch {role.driver_branch}: serves the CUDA {host_override['image']['cuda_major']} "
                         "build of the image (vllm_fleet_overrides.image.cuda_major).\n")
+        if role.arch == "arm64":
+            # DGX OS brings the Spark's driver and CUDA, so the cuda role only verifies them; here it
+            # installs the host toolkit too (as on an aarch64 host without DGX OS), which takes
+            # NVIDIA's sbsa repository layout: the lab's one aarch64 host covers that path.
+            host_vars["cuda_manage_toolkit"] = True
+            comment += ("# aarch64: an arm64 Debian 12 under qemu-user (vllm_fleet_lab/arm64.py); the cuda role installs\n"
+                        "# the toolkit from the sbsa repository (cuda_manage_toolkit).\n")
         if real_vllm and host.name == real_vllm["host"]:
             host_vars.update(cpu_host_vars(
                 role.profile, {"repository": real_vllm["repository"], "digest": real_vllm["digest"]},
@@ -229,4 +240,8 @@ def write_inventory(paths: LabPaths, hosts: list[LabHost], digest: str, hub_endp
                         "# with what a CPU cannot do taken out (lab/real-vllm/cpu-profile.yml; each change and its\n"
                         "# reason in lab_real_vllm_changes).\n")
         _dump(target / "host_vars" / f"{host.name}.yml", host_vars, comment)
+    _dump(paths.run_vars, {"vllm_fleet_serial": "100%"},
+          "# Extra vars for playbook runs on the lab (`make lab`, the lab tests): all hosts in one batch.\n"
+          "# The cuda and docker stages go 10% at a time on a real fleet because a driver change\n"
+          "# reboots the host; a lab host is a container that restarts in seconds.\n")
     return target

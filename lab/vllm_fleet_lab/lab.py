@@ -12,7 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import oci
 from . import state as lab_state
+from .arm64 import DPKG_ARCH, ensure_binfmt
 from .baseimage import ensure_base_image
 from .config import (FIRST_HOST_OCTET, HUB, HUB_HOST_OCTET, LABEL_ARG, MIRROR, MIRROR_HOST_OCTET,
                      NETWORK, PREFIX, REAL_VLLM_HOST_INDEX, REGISTRY, REGISTRY_HOST_OCTET, REPO_ROOT,
@@ -29,7 +31,7 @@ from .realvllm import ensure_tiny_repo
 from .realvllm_image import IMAGE_NAME as REAL_IMAGE_NAME
 from .realvllm_image import build_image, publish
 from .repos import build_repositories
-from .services import build_and_push, ensure_mirror, ensure_registry, registry_has
+from .services import build, build_and_push, ensure_mirror, ensure_registry, registry_has
 
 STANDIN_CONTEXT = REPO_ROOT / "lab" / "vllm-standin"
 # The `hf` CLI stand-in goes into the image (the prefetch runs `--entrypoint hf`). It lives with
@@ -47,8 +49,11 @@ def _context_hash(context: Path, base_image: str) -> str:
     return h.hexdigest()[:16]
 
 
-def _standin_image(paths: LabPaths, base: str, port: int, previous: dict[str, Any]) -> tuple[str, str]:
+def _standin_image(paths: LabPaths, base: str, port: int, previous: dict[str, Any],
+                   arm64_base: str = "") -> tuple[str, str]:
     """Digest of the vLLM stand-in image in the lab registry; rebuilt only when its inputs change.
+    With `arm64_base` (a lab with an arm64 host) it is a multi-arch index, as upstream's image
+    is: the amd64 build and the same context built FROM the arm64 base (oci.py).
 
     Without lab/vllm-standin/Dockerfile the rest of the lab is still useful (hosts, mirrors), so
     this warns and returns no digest; the inventory then keeps the upstream image."""
@@ -61,13 +66,19 @@ def _standin_image(paths: LabPaths, base: str, port: int, previous: dict[str, An
         shutil.copytree(STANDIN_CONTEXT, context, ignore=shutil.ignore_patterns("__pycache__"))
         (context / STAGED_HF).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(HF_STANDIN, context / STAGED_HF)
-        context_hash = _context_hash(context, base)
+        context_hash = _context_hash(context, f"{base} {arm64_base}".strip())
         digest = previous.get("image_digest", "")
         if previous.get("image_context") == context_hash and digest and registry_has(port, STANDIN_IMAGE_NAME, digest):
             return digest, context_hash
         # Tag as upstream does (v0.28.0) so repository:tag and repository@digest both resolve.
         ref = f"127.0.0.1:{port}/{STANDIN_IMAGE_NAME}:v{STANDIN_VLLM_VERSION}"
-        return build_and_push(context, base, ref, context_hash), context_hash
+        digest = build_and_push(context, base, ref, context_hash)
+        if arm64_base:
+            arm64_ref = f"{PREFIX}/vllm-standin-arm64:{context_hash}"
+            build(context, arm64_base, arm64_ref, context_hash)
+            digest = oci.multiarch_image(port, STANDIN_IMAGE_NAME, digest, arm64_ref, tag=f"v{STANDIN_VLLM_VERSION}")
+            log(f"the stand-in is a multi-arch index {digest} (linux/amd64, linux/arm64)")
+        return digest, context_hash
 
 
 def _lab_hosts_present() -> list[str]:
@@ -135,7 +146,11 @@ def _up(paths: LabPaths, hosts: int, reset: bool, real_vllm_host: int) -> dict[s
     ensure_mirror(paths, base, mirror_ip)
     port = ensure_registry(paths, base, registry_ip)
     hub = ensure_hub(paths, base, address(subnet, HUB_HOST_OCTET))
-    digest, context_hash = _standin_image(paths, base, port, previous)
+    arm64_base = ""
+    if any(host_role(i).arch == DPKG_ARCH for i in range(1, hosts + 1)):
+        ensure_binfmt()  # every time: the registration does not survive a reboot of this machine
+        arm64_base = ensure_base_image(paths, DPKG_ARCH)
+    digest, context_hash = _standin_image(paths, base, port, previous, arm64_base)
     real = _real_vllm_image(paths, base, port) if real_vllm_host else {}
 
     wanted = {host_name(i) for i in range(1, hosts + 1)}
@@ -145,16 +160,19 @@ def _up(paths: LabPaths, hosts: int, reset: bool, real_vllm_host: int) -> dict[s
             remove_host(name)
     lab_hosts: list[LabHost] = []
     for i in range(1, hosts + 1):
-        lab_hosts.append(ensure_host(paths, base, i, address(subnet, FIRST_HOST_OCTET + i - 1), mirror_url()))
+        host_base = arm64_base if host_role(i).arch == DPKG_ARCH else base
+        lab_hosts.append(ensure_host(paths, host_base, i, address(subnet, FIRST_HOST_OCTET + i - 1), mirror_url()))
     write_ssh_config(paths, {h.name: h.address for h in lab_hosts})
     systemd = wait_all(paths, lab_hosts)
     real_name = host_name(real_vllm_host) if real_vllm_host else ""
-    inventory = write_inventory(paths, lab_hosts, digest, hub_endpoint=str(hub["url"]),
+    platforms = ["linux/amd64", "linux/arm64"] if arm64_base else None
+    inventory = write_inventory(paths, lab_hosts, digest, platforms=platforms, hub_endpoint=str(hub["url"]),
                                 real_vllm={"host": real_name, **real} if real_name else None)
 
     record = {
         "engine": engine,
         "base_image": base,
+        "arm64_base_image": arm64_base or None,
         "network": {"name": NETWORK, "subnet": str(subnet)},
         "mirror": {"name": MIRROR, "address": mirror_ip, "url": mirror_url()},
         "registry": {"name": REGISTRY, "address": registry_ip, "url": registry_address(),
@@ -162,11 +180,12 @@ def _up(paths: LabPaths, hosts: int, reset: bool, real_vllm_host: int) -> dict[s
         "hub": hub,
         "image": f"{registry_address()}/{STANDIN_IMAGE_NAME}@{digest}" if digest else None,
         "image_digest": digest,
+        "image_platforms": platforms,
         "image_context": context_hash,
         "real_vllm": ({"host": real_name, "image": f"{real['repository']}@{real['digest']}",
                        "recipe": real["recipe"]} if real_name else None),
         "hosts": [{"name": h.name, "address": h.address, "group": host_role(h.index).group,
-                   "profile": host_role(h.index).profile, "gpus": [g["name"] for g in h.identity["gpus"]],
+                   "profile": host_role(h.index).profile, "arch": host_role(h.index).arch, "gpus": [g["name"] for g in h.identity["gpus"]],
                    "systemd": systemd[h.name]} for h in lab_hosts],
         "inventory": str(inventory),
         "ssh_config": str(paths.ssh_config),

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import ansible_runner
+import yaml
 
-from .config import REPO_ROOT
+from .config import REPO_ROOT, LabPaths
 
 
 def run_playbook(playbook: str, inventory: Path, tmp: Path, *, limit: str | None = None,
@@ -19,10 +20,12 @@ def run_playbook(playbook: str, inventory: Path, tmp: Path, *, limit: str | None
                  event_handler: Callable[[dict[str, Any]], bool] | None = None) -> ansible_runner.Runner:
     """`playbook` relative to the repository; `tmp` becomes the run's private data dir."""
     tmp.mkdir(parents=True, exist_ok=True)
+    run_vars = LabPaths.resolve(None).run_vars
+    lab_vars = yaml.safe_load(run_vars.read_text()) if run_vars.exists() else {}
     return ansible_runner.run(
         private_data_dir=str(tmp), playbook=str(REPO_ROOT / playbook), inventory=str(inventory),
         # The smoke role's results land in the repository's artifacts/, whatever runner's cwd is.
-        limit=limit, cmdline=cmdline, extravars={"smoke_artifacts_dir": str(REPO_ROOT / "artifacts"), **(extravars or {})},
+        limit=limit, cmdline=cmdline, extravars={**lab_vars, "smoke_artifacts_dir": str(REPO_ROOT / "artifacts"), **(extravars or {})},
         quiet=True,
         event_handler=event_handler,
         # ansible-runner finds ansible-playbook on PATH: the one beside this interpreter.

@@ -22,9 +22,12 @@ from .config import REPO_ROOT, LabPaths
 from .hostpkgs import ensure_tools
 from .proc import log, run
 
-# (distro dir, NVIDIA arch dir, dpkg arch). sbsa is NVIDIA's arm64 server layout (DGX Spark).
+# (distro dir, NVIDIA arch dir, dpkg arch). sbsa is NVIDIA's arm64 server layout (DGX Spark):
+# debian12/sbsa for the lab's aarch64 Spark host (Debian 12 arm64 under qemu-user; the cuda role
+# picks sbsa for aarch64), as NVIDIA publishes it (developer.download.nvidia.com/compute/cuda/repos/debian12/sbsa/).
 CUDA_REPOS: tuple[tuple[str, str, str], ...] = (
     ("debian12", "x86_64", "amd64"),
+    ("debian12", "sbsa", "arm64"),
     ("ubuntu2404", "x86_64", "amd64"),
     ("ubuntu2404", "sbsa", "arm64"),
 )
@@ -45,6 +48,8 @@ def toolkit_repo_dir(www: Path, dpkg_arch: str) -> Path:
 
 
 KERNEL_REPO = "lab/kernel"
+# Every lab host runs this VM's kernel, the arm64 one too (qemu-user passes `uname -r` through).
+KERNEL_ARCHES: tuple[str, ...] = ("amd64", "arm64")
 KERNEL_KEYRING_PATH = "/usr/share/keyrings/vllm-fleet-lab-kernel.gpg"
 
 
@@ -65,13 +70,14 @@ def _kernel_repo(paths: LabPaths, work: Path) -> None:
     repo.mkdir(parents=True)
     spec = debs.load_spec()
     note = " ".join(spec["standin_note"].split()) + f" Empty: Debian has no headers for the lab VM's kernel {release}."
-    deb = debs.Deb(
-        name=f"linux-headers-{release}", version="1.0-lab1", arch="amd64",
-        summary=f"Header files for Linux {release}",
-        files={f"/usr/src/linux-headers-{release}/README.vllm-fleet-lab": {"content": note + "\n"}},
-    )
-    debs.build(deb, repo, work, spec["maintainer"], note)
-    _index(repo, "vllm-fleet-lab", "kernel headers (vllm-fleet lab stand-in)", "amd64")
+    for arch in KERNEL_ARCHES:
+        deb = debs.Deb(
+            name=f"linux-headers-{release}", version="1.0-lab1", arch=arch,
+            summary=f"Header files for Linux {release}",
+            files={f"/usr/src/linux-headers-{release}/README.vllm-fleet-lab": {"content": note + "\n"}},
+        )
+        debs.build(deb, repo, work, spec["maintainer"], note)
+    _index(repo, "vllm-fleet-lab", "kernel headers (vllm-fleet lab stand-in)", " ".join(KERNEL_ARCHES))
     keys.sign_release(paths, "kernel", repo / "Release")
 
 

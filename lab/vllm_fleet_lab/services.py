@@ -106,7 +106,8 @@ def ensure_registry(paths: LabPaths, base_image: str, ip: str) -> int:
 def registry_has(port: int, repository: str, digest: str) -> bool:
     url = f"http://127.0.0.1:{port}/v2/{repository}/manifests/{digest}"
     accept = ("application/vnd.docker.distribution.manifest.v2+json,"
-              "application/vnd.oci.image.manifest.v1+json")
+              "application/vnd.docker.distribution.manifest.list.v2+json,"
+              "application/vnd.oci.image.manifest.v1+json,application/vnd.oci.image.index.v1+json")
     req = urllib.request.Request(url, method="HEAD", headers={"Accept": accept})
     try:
         with urllib.request.urlopen(req, timeout=5) as resp:
@@ -117,19 +118,24 @@ def registry_has(port: int, repository: str, digest: str) -> bool:
 
 def build_and_push(context: Path, base_image: str, ref: str, context_hash: str) -> str:
     """Build the vLLM stand-in image FROM the lab base image, push it, return its digest."""
+    build(context, base_image, ref, context_hash)
+    return push(ref)
+
+
+def build(context: Path, base_image: str, ref: str, context_hash: str) -> None:
+    """Build the vLLM stand-in image FROM `base_image` as `ref` (this machine's Docker only)."""
     if not (context / "Dockerfile").exists():
         raise LabError(
             f"{context / 'Dockerfile'} is missing, so the vLLM stand-in image cannot be built. It comes "
             "with the vLLM stand-in (lab/vllm-standin/); restore it and run `vllm-fleet-lab up` again."
         )
-    log(f"building and pushing the vLLM stand-in image {ref}")
+    log(f"building the vLLM stand-in image {ref} FROM {base_image}")
     # The legacy builder: Debian's dockerd 20.10 with the 28.x client has no buildx plugin here.
     env = dict(os.environ, DOCKER_BUILDKIT="0")
     run(["docker", "build", "-q", "--build-arg", f"BASE_IMAGE={base_image}",
          "--label", LABEL_ARG, "--label", f"vllm-fleet-lab.context={context_hash}",
          "-t", ref, str(context)], env=env,
         hint="Fix the build error above in lab/vllm-standin/ and run `vllm-fleet-lab up` again.")
-    return push(ref)
 
 
 def push(ref: str) -> str:

@@ -5,6 +5,9 @@ really serves."""
 from __future__ import annotations
 
 import json
+import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +79,17 @@ def serves(host) -> bool:
 
 def completes(host) -> bool:
     return host.run(COMPLETION).rc == 0
+
+
+def kill_after_changed(host: str, task: str, run_dir: Path, killed: dict[str, float]) -> Callable[[dict[str, Any]], bool]:
+    """An ansible-runner event handler that SIGKILLs every process of the run in `run_dir` (their
+    command lines name it) right after `task` changed something on `host`; it notes when in
+    killed["at"]."""
+    def on_event(event: dict[str, Any]) -> bool:
+        data = event.get("event_data", {})
+        if (not killed and event.get("event") == "runner_on_ok" and data.get("host") == host
+                and data.get("task") == task and data.get("res", {}).get("changed")):
+            subprocess.run(["pkill", "-KILL", "-f", f"ansible-playbook.*{run_dir}"], check=False)
+            killed["at"] = time.monotonic()
+        return True
+    return on_event

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.lab.drills import H1, H2, STANDIN_HOPPER, completes, lab_overrides, serves, snapshot
+from tests.lab.drills import H1, H2, STANDIN_HOPPER, completes, kill_after_changed, lab_overrides, serves, snapshot
 from tests.lab.site_run import failed_messages, failures
 from vllm_fleet_lab.playbook import run_playbook
 
@@ -220,18 +220,9 @@ def test_playbook_killed_mid_converge_rerun_converges(converged, tmp_path) -> No
     run_dir = tmp_path / "killed"
     killed: dict[str, float] = {}
 
-    def on_event(event: dict[str, Any]) -> bool:
-        data = event.get("event_data", {})
-        if (not killed and event.get("event") == "runner_on_ok" and data.get("host") == H1
-                and data.get("task") == "Write the instance arguments" and data.get("res", {}).get("changed")):
-            # Every process of this run (its command line names the run's private data dir).
-            subprocess.run(["pkill", "-KILL", "-f", f"ansible-playbook.*{run_dir}"], check=False)
-            killed["at"] = time.monotonic()
-        return True
-
     try:
-        r = run_playbook("playbooks/vllm.yml", inventory, run_dir, limit=H1,
-                         extravars={"vllm_fleet_overrides": changed}, event_handler=on_event)
+        r = run_playbook("playbooks/vllm.yml", inventory, run_dir, limit=H1, extravars={"vllm_fleet_overrides": changed},
+                         event_handler=kill_after_changed(H1, "Write the instance arguments", run_dir, killed))
         assert killed, "the run was not killed"
         assert r.rc != 0 and r.status == "failed", (r.rc, r.status)
         half = snapshot(host)

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from tests.lab.site_run import failed_messages, failures, run_site
+from vllm_fleet_lab.playbook import run_playbook
 from vllm_fleet.serving.profiles import resolve_serving
 from vllm_fleet.serving.args import serve_args
 
@@ -28,15 +29,25 @@ def test_every_group_converges(first_converge, fresh_lab) -> None:
     print(f"first converge of {len(fresh_lab.host_names)} lab hosts: {seconds:.0f} s")
 
 
+# A run costs about 85 s per host on the 2-CPU controller, so the re-runs take the hosts whose tasks
+# differ: the real-vLLM hopper host, spark (its own profile and secrets file) and the fallback host
+# (driver branch 570, CUDA 12, two GPUs); the two stand-in hopper hosts run the same tasks as
+# those. Check mode takes one stand-in host and spark.
+RERUN_HOSTS = [SPARK, A100X2, "vllm-fleet-lab-5"]
+CHECK_HOSTS = [H100, SPARK]
+
+
 def test_second_run_changes_nothing(first_converge, fresh_lab, tmp_path) -> None:
-    r = run_site(fresh_lab.paths.inventory, tmp_path)
+    r = run_site(fresh_lab.paths.inventory, tmp_path, limit=",".join(RERUN_HOSTS))
     assert r.rc == 0, failed_messages(r)
+    assert sorted(r.stats["ok"]) == RERUN_HOSTS
     assert {h: n for h, n in r.stats.get("changed", {}).items() if n} == {}
 
 
 def test_check_diff_on_converged_hosts_reports_nothing(first_converge, fresh_lab, tmp_path) -> None:
-    r = run_site(fresh_lab.paths.inventory, tmp_path, check=True)
+    r = run_site(fresh_lab.paths.inventory, tmp_path, check=True, limit=",".join(CHECK_HOSTS))
     assert r.rc == 0, failed_messages(r)
+    assert sorted(r.stats["ok"]) == CHECK_HOSTS
     assert {h: n for h, n in r.stats.get("changed", {}).items() if n} == {}
 
 
@@ -124,3 +135,14 @@ def test_wrong_gpu_stops_in_preflight_before_any_download(first_converge, fresh_
     assert "compute capability 8.0 is not served by profile 'hopper'" in text
     assert "fallback" in text  # the fix names the group to move to
     assert host.check_output("docker images -q") == images_before == ""
+
+
+def test_preflight_judges_the_machines_cpu_architecture(first_converge, fresh_lab, tmp_path) -> None:
+    """Host 3 sits in spark, whose group says aarch64, but the container is x86_64: without its
+    VF102 waiver, preflight stops it, naming the architecture the machine reports."""
+    host_vars = yaml.safe_load((fresh_lab.paths.inventory / "host_vars" / f"{SPARK}.yml").read_text())
+    waivers = {rule: why for rule, why in host_vars["vllm_fleet_waivers"].items() if rule != "VF102"}
+    r = run_playbook("playbooks/preflight.yml", fresh_lab.paths.inventory, tmp_path, limit=SPARK,
+                     extravars={"vllm_fleet_waivers": waivers})
+    assert r.rc != 0
+    assert "VF102: CPU architecture x86_64 is not one profile 'spark' runs on" in " ".join(failed_messages(r))

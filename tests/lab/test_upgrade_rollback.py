@@ -31,7 +31,7 @@ from typing import Any
 import ansible_runner
 import pytest
 
-from tests.lab.drills import H1, H2, STANDIN_HOPPER, completes, lab_overrides, lock_held, release, serves, snapshot
+from tests.lab.drills import H1, H2, STANDIN_HOPPER, completes, kill_after_changed, lab_overrides, lock_held, release, serves, snapshot
 from tests.lab.site_run import failed_messages, failures
 from vllm_fleet_lab.playbook import run_playbook
 from vllm_fleet_lab.variants import build_variant
@@ -159,16 +159,8 @@ def test_interrupted_upgrade_rerun_puts_back_the_verified_release(hopper_converg
     killed_dir = tmp_path / "killed"
     killed: dict[str, float] = {}
 
-    def on_event(event: dict[str, Any]) -> bool:
-        data = event.get("event_data", {})
-        if (not killed and event.get("event") == "runner_on_ok" and data.get("host") == H1
-                and data.get("task") == "Write the instance arguments" and data.get("res", {}).get("changed")):
-            subprocess.run(["pkill", "-KILL", "-f", f"ansible-playbook.*{killed_dir}"], check=False)
-            killed["at"] = time.monotonic()
-        return True
-
     r = run_playbook("playbooks/upgrade.yml", inventory, killed_dir, limit=STANDIN_HOPPER, extravars=extravars,
-                     event_handler=on_event)
+                     event_handler=kill_after_changed(H1, "Write the instance arguments", killed_dir, killed))
     assert killed and r.rc != 0, "the run was not killed"
     half = snapshot(h1)
     assert broken in half["args"] and half["id"] == before[H1]["id"], "the kill came before the new files or after the restart"

@@ -27,7 +27,9 @@ def facts(*gpus: dict, driver_branch: int = 580, **extra: Any) -> dict:
 def plan(profile: str = "hopper", gpu: dict[str, Any] | None = None, **extra: Any):
     declared = {"name": H100["name"], "compute_capability": "9.0", "memory_mib": 81559, "count": 1}
     return plan_host({"vllm_fleet_profile": profile, "vllm_fleet_gpu": {**declared, **(gpu or {})},
-                      "vllm_fleet_cpu_arch": "x86_64", "vllm_fleet_driver_branch": 580,
+                      # A Spark is aarch64 (what its group says); the rest here are x86_64 machines.
+                      "vllm_fleet_cpu_arch": "aarch64" if profile == "spark" else "x86_64",
+                      "vllm_fleet_driver_branch": 580,
                       **{f"vllm_fleet_{k}": v for k, v in extra.items()}})
 
 
@@ -128,3 +130,17 @@ def test_real_h100_capture_through_the_module_and_the_rules() -> None:
     assert len(problems) == 1 and "only 63.9 GiB free" in problems[0]
     assert preflight_problems(plan(), real, free_on_that_machine, dict(HOST, margin_gib=10)) == []
     assert "VF101" in rules(preflight_problems(plan("spark", {"compute_capability": "12.1"}), real, PLENTY, HOST))
+
+
+def test_the_machines_cpu_architecture_is_judged_not_the_groups() -> None:
+    """A Spark group says aarch64; an x86_64 machine in it is refused (VF102) at preflight, and an
+    aarch64 machine in a hopper group with an amd64-only image is refused for the image (VF103)."""
+    gb10 = plan("spark", gpu={"name": GB10["name"], "compute_capability": "12.1", "memory_mib": 122880,
+                              "unified_memory": True})
+    spark_facts = facts(GB10, unified_memory=True, system_memory_mib=125_000)
+    assert preflight_problems(gb10, spark_facts, PLENTY, {**HOST, "architecture": "aarch64"}) == []
+    problems = preflight_problems(gb10, spark_facts, PLENTY, {**HOST, "architecture": "x86_64"})
+    assert rules(problems) == ["VF102"] and "CPU architecture x86_64" in problems[0]
+    amd64_only = plan(cpu_arch="x86_64", overrides={"image": {"platforms": ["linux/amd64"]}})
+    assert preflight_problems(amd64_only, facts(H100), PLENTY, {**HOST, "architecture": "x86_64"}) == []
+    assert rules(preflight_problems(amd64_only, facts(H100), PLENTY, {**HOST, "architecture": "aarch64"})) == ["VF103"]

@@ -14,9 +14,10 @@ from vllm_fleet.serving.host import HostPlan
 # ("80 GB" = 81920 MiB against the 81559 MiB an H100 80GB HBM3 reports).
 MEMORY_TOLERANCE = 0.03
 
-# The serving rules that depend on hardware, run again on the measured view.
+# The serving rules that depend on hardware, run again on the measured view (VF102/VF103 on the
+# CPU architecture the host reports: a group says aarch64 for a Spark, the machine decides).
 HARDWARE_RULES: tuple[Rule, ...] = tuple(
-    r for r in hardware.RULES + exposure.RULES if r.id in ("VF101", "VF104", "VF105", "VF401"))
+    r for r in hardware.RULES + exposure.RULES if r.id in ("VF101", "VF102", "VF103", "VF104", "VF105", "VF401"))
 
 
 def _measured(plan: HostPlan, facts: dict[str, Any], host: dict[str, Any]) -> dict[str, Any]:
@@ -96,7 +97,8 @@ def preflight_problems(plan: HostPlan, gpu_facts: dict[str, Any], free_disk_byte
                        host: dict[str, Any]) -> list[str]:
     """Sentences saying why this host must not go on to download anything; [] when it may.
 
-    host: name, memtotal_mib, image_size_gib, margin_gib, check_driver_branch."""
+    host: name, memtotal_mib, architecture (uname -m, as Ansible's facts say), image_size_gib,
+    margin_gib, check_driver_branch."""
     name = str(host.get("name", "?"))
     if not gpu_facts.get("gpus"):
         return ["nvidia-smi reports no GPU; check the driver and that the host is in the right group"]
@@ -107,6 +109,7 @@ def preflight_problems(plan: HostPlan, gpu_facts: dict[str, Any], free_disk_byte
     view.gpu_count = m["count"]
     view.driver_branch = m["driver_branch"] if m["driver_branch"] is not None else plan.driver_branch
     view.unified_memory = m["unified_memory"]
+    view.cpu_arch = str(host.get("architecture") or "") or plan.cpu_arch
     found = _comparison_rules(_comparisons(plan, m, bool(host.get("check_driver_branch", True)))) + HARDWARE_RULES
     problems = [f"{v.rule}: {v.message}" for v in run_rules(view, found) if v.severity == ERROR]
     cfg = plan.serving
