@@ -67,7 +67,8 @@ def test_the_toolkit_came_from_the_sbsa_repository(arm64) -> None:
                              "nvidia-container-toolkit docker.io").splitlines()
     arches = dict(row.split() for row in rows)
     assert arches["nvidia-container-toolkit"] == "arm64" and arches["docker.io"] == "arm64"
-    assert [a for p, a in arches.items() if p.startswith("cuda-toolkit-13-")] in (["arm64"], ["all"])
+    toolkit = {p: a for p, a in arches.items() if p.startswith("cuda-toolkit-13-")}
+    assert toolkit.get("cuda-toolkit-13-0") == "arm64" and set(toolkit.values()) <= {"arm64", "all"}, toolkit
 
 
 def test_it_serves_the_arm64_child_of_the_index(arm64) -> None:

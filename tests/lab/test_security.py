@@ -152,6 +152,31 @@ def test_the_proxy_serves_only_keyed_paths_to_other_hosts(first_converge, fresh_
     assert plain.stdout.strip() in ("000", "400"), "the proxy answers plain HTTP"
 
 
+# The role's longest accepted key (roles/vllm/vars/main.yml __vllm_proxy_key_max_length).
+LONGEST_KEY = 480
+LONG_KEY_CONF = """events {{}}
+http {{
+    {include}
+    map $http_authorization $vllm_fleet_long_key {{ default 0; "Bearer {key}" 1; }}
+}}
+"""
+
+
+def test_the_proxy_takes_the_longest_key_the_role_accepts(first_converge, fresh_lab) -> None:
+    """nginx sizes a map's hash buckets by the CPU's cache line unless told (32 bytes in Debian's
+    arm64 build, 64 in amd64's), too small for "Bearer <key>" with a long key. The shared
+    settings the role writes let the host's own nginx build that map; without them it cannot."""
+    spark = fresh_lab.host(SPARK)
+    key = "k" * LONGEST_KEY
+    results = {}
+    for name, include in (("with", "include /etc/nginx/conf.d/vllm-fleet.conf;"), ("without", "")):
+        spark.run(f"printf '%s' {shlex.quote(LONG_KEY_CONF.format(include=include, key=key))} > /tmp/long-key.conf")
+        results[name] = spark.run("nginx -t -c /tmp/long-key.conf")
+    spark.run("rm -f /tmp/long-key.conf")
+    assert results["with"].rc == 0, results["with"].stderr
+    assert results["without"].rc != 0 and "could not build map_hash" in results["without"].stderr
+
+
 def _run_output(r) -> tuple[str, str]:
     """A run's console output and its task results."""
     stdout = Path(r.config.artifact_dir, "stdout")
