@@ -154,25 +154,26 @@ def test_the_proxy_serves_only_keyed_paths_to_other_hosts(first_converge, fresh_
 
 # The role's longest accepted key (roles/vllm/vars/main.yml __vllm_proxy_key_max_length).
 LONGEST_KEY = 480
-LONG_KEY_CONF = """events {{}}
-http {{
-    {include}
-    map $http_authorization $vllm_fleet_long_key {{ default 0; "Bearer {key}" 1; }}
-}}
-"""
+PROXY_KEY_MAP = "/etc/vllm-fleet/secrets/proxy/main.map"
+PROXY_HTTP_CONF = "/etc/nginx/conf.d/00-vllm-fleet.conf"
 
 
 def test_the_proxy_takes_the_longest_key_the_role_accepts(first_converge, fresh_lab) -> None:
     """nginx sizes a map's hash buckets by the CPU's cache line unless told (32 bytes in Debian's
-    arm64 build, 64 in amd64's), too small for "Bearer <key>" with a long key. The shared
-    settings the role writes let the host's own nginx build that map; without them it cannot."""
+    arm64 build, 64 in amd64's), too small for "Bearer <key>" with a key over ~38 characters.
+    The host's configuration as the role wrote it takes the longest key the role accepts; without
+    the role's shared settings file it does not."""
     spark = fresh_lab.host(SPARK)
-    key = "k" * LONGEST_KEY
+    saved = spark.file(PROXY_KEY_MAP).content_string
     results = {}
-    for name, include in (("with", "include /etc/nginx/conf.d/vllm-fleet.conf;"), ("without", "")):
-        spark.run(f"printf '%s' {shlex.quote(LONG_KEY_CONF.format(include=include, key=key))} > /tmp/long-key.conf")
-        results[name] = spark.run("nginx -t -c /tmp/long-key.conf")
-    spark.run("rm -f /tmp/long-key.conf")
+    try:
+        spark.run(f"printf '%s' {shlex.quote(chr(34) + 'Bearer ' + 'k' * LONGEST_KEY + chr(34) + ' 1;')} > {PROXY_KEY_MAP}")
+        results["with"] = spark.run("nginx -t")
+        spark.run(f"mv {PROXY_HTTP_CONF} /root/vllm-fleet-http.conf")
+        results["without"] = spark.run("nginx -t")
+    finally:
+        spark.run(f"mv /root/vllm-fleet-http.conf {PROXY_HTTP_CONF} 2>/dev/null; printf '%s' {shlex.quote(saved)} > {PROXY_KEY_MAP}")
+    assert spark.run("nginx -t").rc == 0
     assert results["with"].rc == 0, results["with"].stderr
     assert results["without"].rc != 0 and "could not build map_hash" in results["without"].stderr
 
