@@ -192,7 +192,10 @@ def test_nvidia_smi_answers_per_host_identity(lab):
     for name in lab.host_names:
         host = lab.host(name)
         lab.dirty(name)
-        opts = isolated_apt(host, "driver", f"{MIRROR}/{CUDA_REPO}", f"{MIRROR}/{CUDA_REPO}/3bf863cc.pub")
+        # NVIDIA's layout: sbsa for an arm64 host (host 6 of `lab up --hosts 6`).
+        arch = next(h.get("arch", "amd64") for h in lab.record["hosts"] if h["name"] == name)
+        repo = CUDA_REPO if arch == "amd64" else CUDA_REPO.replace("/x86_64", "/sbsa")
+        opts = isolated_apt(host, "driver", f"{MIRROR}/{repo}", f"{MIRROR}/{repo}/3bf863cc.pub")
         sh(host, f"apt-get {opts} update")
         result = apt_install(host, opts, "nvidia-driver-pinning-580", "nvidia-open")
         assert result.rc == 0, result.stdout + result.stderr
