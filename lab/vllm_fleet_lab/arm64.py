@@ -26,7 +26,6 @@ libraries under /usr/local (ahead of /usr/bin and /usr/sbin on PATH), see runtim
 dockerd and containerd stay arm64: `docker info` says aarch64 and pulls choose arm64 images,
 whose programs the kernel hands to qemu-aarch64 (binfmt flag F) as for any arm64 program.
 
-See /work/shared/lab-notes.md ("An arm64 (aarch64) Debian 12 systemd host on this x86_64 machine").
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ UPSTREAM_TOOLKIT_REPO = "https://nvidia.github.io/libnvidia-container"
 UPSTREAM_HF_ENDPOINT = "https://huggingface.co"
 
 # Capabilities that boot systemd here: `--privileged` fails on this VM ("unable to apply caps")
-# because the VM itself lacks CAP_SYS_RESOURCE (see /work/shared/lab-notes.md).
+# because the VM itself lacks CAP_SYS_RESOURCE.
 HOST_RUN_ARGS: tuple[str, ...] = (
     "--cap-add", "ALL",
     "--cap-drop", "SYS_RESOURCE",
