@@ -15,8 +15,10 @@ import pytest
 import yaml
 from vllm_fleet_lab import arm64, baseimage, oci, repos
 from vllm_fleet_lab.config import BASE_IMAGE_REPO
+from vllm_fleet_lab.hostpkgs import debian_mirror
 
-MIRROR = "http://deb.debian.org/debian"
+# The Debian archive this machine's apt uses (what `lab up` builds from).
+MIRROR = debian_mirror()
 
 QEMU_PF = """enabled
 interpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P
@@ -64,11 +66,10 @@ def test_ensure_binfmt_needs_root(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # --- base image -------------------------------------------------------------------------------
 
-def test_amd64_recipe_and_tag_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_amd64_recipe_and_tag_unchanged() -> None:
     """The amd64 image keeps the recipe (so the cache key and tag) it had before arch existed."""
-    monkeypatch.setattr(baseimage, "debian_security_mirror", lambda: "http://deb.debian.org/debian-security")
     before = {"suite": baseimage.SUITE, "packages": baseimage.PACKAGES, "mirror": MIRROR,
-              "security": "http://deb.debian.org/debian-security", "version": baseimage.RECIPE_VERSION,
+              "security": baseimage.debian_security_mirror(), "version": baseimage.RECIPE_VERSION,
               "unit": baseimage.SSH_HOSTKEYS_UNIT}
     assert baseimage.recipe(MIRROR) == before == baseimage.recipe(MIRROR, "amd64")
     digest = hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
