@@ -38,7 +38,8 @@ def _reporting(action: Callable[[argparse.Namespace], int]) -> Callable[[argpars
 
 @_reporting
 def _up(args: argparse.Namespace) -> int:
-    record = up(_paths(args), hosts=args.hosts, reset=args.reset, real_vllm_host=args.real_vllm_host)
+    record = up(_paths(args), hosts=args.hosts, reset=args.reset, real_vllm_host=args.real_vllm_host,
+                router=args.router)
     print(format_status(status(_paths(args))) if not args.json else dumps(record))
     return 0
 
@@ -72,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_up.add_argument("--real-vllm-host", type=int, default=REAL_VLLM_HOST_INDEX, metavar="N",
                       help=f"host N serves real vLLM (CPU build, scripted tiny model) instead of the "
                            f"stand-in; 0: none (default {REAL_VLLM_HOST_INDEX})")
+    p_up.add_argument("--no-router", dest="router", action="store_false",
+                      help="leave out the router host (HAProxy in front of hosts 2 and 3)")
     p_up.add_argument("--reset", action="store_true",
                       help="recreate the hosts from scratch (mirror, registry and caches are kept)")
     p_up.set_defaults(func=_up)

@@ -108,11 +108,24 @@ ARM64_HOST_INDEX = 6
 ARM64_SPARK = HostRole("spark", "spark", "gb10", 1, (SPARK_STANDIN_WAIVERS[1],), arch="arm64")
 
 
+# The router (`lab up` makes it unless --no-router): a host without GPUs in group `router`, with
+# HAProxy in front of the hosts of group `routed`: host 2 (a hopper stand-in, which the lab binds
+# on all addresses behind its proxy, with the key) and host 3 (the Spark stand-in, bound so by
+# the example's spark group). Both serve the same model, so the router has one address for it.
+ROUTER_HOST_INDEX = 0
+ROUTER_HOST_OCTET = 10
+ROUTER = HostRole("router", "", "", 0)
+ROUTED_GROUP = "routed"
+ROUTED_HOST_INDEXES = (2, 3)
+
+
 def host_name(index: int) -> str:
-    return f"{PREFIX}-{index}"
+    return f"{PREFIX}-router" if index == ROUTER_HOST_INDEX else f"{PREFIX}-{index}"
 
 
 def host_role(index: int) -> HostRole:
+    if index == ROUTER_HOST_INDEX:
+        return ROUTER
     if index == ARM64_HOST_INDEX:
         return ARM64_SPARK
     return HOST_PLAN[(index - 1) % len(HOST_PLAN)]

@@ -73,9 +73,10 @@ def _seed_files(paths: LabPaths, index: int, identity: dict[str, Any], mirror_ur
         "etc/ssh/ssh_host_ed25519_key.pub": (host_public, 0o644),
         "etc/apt/sources.list.d/vllm-fleet-lab-kernel.sources": (kernel_sources(mirror_url).encode(), 0o644),
         KERNEL_KEYRING_PATH.lstrip("/"): (export_public(paths, "kernel", armor=False), 0o644),
-        IDENTITY_PATH: (json.dumps(identity, indent=2).encode() + b"\n", 0o644),
         "etc/docker/daemon.json": (json.dumps(daemon_json(index), indent=2).encode() + b"\n", 0o644),
     }
+    if identity["gpus"]:
+        files[IDENTITY_PATH] = (json.dumps(identity, indent=2).encode() + b"\n", 0o644)
     if host_role(index).group == "spark":
         # DGX OS ships the driver (vllm-facts: the cuda role verifies it there instead of
         # installing one), so the Spark stand-in comes with its nvidia-smi already in place.
@@ -85,8 +86,10 @@ def _seed_files(paths: LabPaths, index: int, identity: dict[str, Any], mirror_ur
 
 def ensure_host(paths: LabPaths, base_image: str, index: int, address: str, mirror_url: str) -> LabHost:
     name = host_name(index)
-    identity = identity_for(host_role(index), name)
-    write_identity(identity, paths.identities / f"{name}.json")
+    # The router has no GPU, so no stand-in identity either.
+    identity = identity_for(host_role(index), name) if host_role(index).gpu_count else {"gpus": []}
+    if identity["gpus"]:
+        write_identity(identity, paths.identities / f"{name}.json")
     files = _seed_files(paths, index, identity, mirror_url)
     # An arm64 host also gets this machine's amd64 runc, containerd shim and iptables (arm64.py:
     # qemu-user cannot run Docker's own).

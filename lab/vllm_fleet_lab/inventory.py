@@ -28,7 +28,8 @@ import yaml
 
 from vllm_fleet.serving.profiles import catalogue
 from .config import (GROUPS, MIRROR, REPO_ROOT, STANDIN_IMAGE_NAME, STANDIN_VLLM_VERSION,
-                     UPSTREAM_CUDA_REPO, UPSTREAM_HF_ENDPOINT, UPSTREAM_TOOLKIT_REPO, LabPaths, host_role)
+                     UPSTREAM_CUDA_REPO, UPSTREAM_HF_ENDPOINT, UPSTREAM_TOOLKIT_REPO, LabPaths, host_role,
+                     ROUTED_GROUP, ROUTED_HOST_INDEXES, ROUTER, ROUTER_HOST_INDEX)
 from .hosts import LabHost, registry_address
 from .identities import gpu_facts
 from .keys import fingerprint, hf_token, known_hosts_path
@@ -152,9 +153,18 @@ def write_inventory(paths: LabPaths, hosts: list[LabHost], digest: str, platform
     group_vars = _copy_group_vars(gv, override)
 
     members: dict[str, dict[str, None]] = {g: {} for g in GROUPS}
+    router = next((h for h in hosts if h.index == ROUTER_HOST_INDEX), None)
     for host in hosts:
-        members.setdefault(host_role(host.index).group, {})[host.name] = None
-    tree = {"all": {"children": {"gpu": {"children": {g: ({"hosts": h} if h else {}) for g, h in members.items()}}}}}
+        if host is not router:
+            members.setdefault(host_role(host.index).group, {})[host.name] = None
+    tree: dict[str, Any] = {"all": {"children": {"gpu": {"children": {
+        g: ({"hosts": h} if h else {}) for g, h in members.items()}}}}}
+    routed = [h for h in hosts if h.index in ROUTED_HOST_INDEXES]
+    if router and routed:
+        tree["all"]["children"][ROUTER.group] = {"hosts": {router.name: None}}
+        tree["all"]["children"][ROUTED_GROUP] = {"hosts": {h.name: None for h in routed}}
+        _dump(gv / f"{ROUTER.group}.yml", {"vllm_fleet_router": {"groups": [ROUTED_GROUP]}},
+              "# The lab's router: HAProxy in front of the hosts of group routed (one address per model).\n")
     _dump(target / "hosts.yml", tree, "# The group tree of inventory/example/hosts.yml with the lab's hosts.\n")
 
     offline: dict[str, Any] = {
@@ -214,11 +224,20 @@ def write_inventory(paths: LabPaths, hosts: list[LabHost], digest: str, platform
             # Host keys are checked (ansible.cfg leaves that on), against the keys the lab seeded.
             "ansible_ssh_common_args": f"-o UserKnownHostsFile={known_hosts_path(paths)} -o StrictHostKeyChecking=yes",
             "ansible_python_interpreter": "/usr/bin/python3",
-            "vllm_fleet_gpu": gpu_facts(host.identity, group_vars.get(role.group, {}).get("vllm_fleet_gpu")),
         }
+        if host is router:
+            _dump(target / "host_vars" / f"{host.name}.yml", host_vars,
+                  "# The lab's router: a container without GPUs (group router).\n")
+            continue
+        host_vars["vllm_fleet_gpu"] = gpu_facts(host.identity, group_vars.get(role.group, {}).get("vllm_fleet_gpu"))
         if role.waivers:
             host_vars["vllm_fleet_waivers"] = dict(role.waivers)
         comment = "# A lab container standing in for a GPU host (stand-in nvidia-smi, stand-in packages).\n"
+        if router and host in routed and "vllm_fleet_bind_address" not in group_vars.get(role.group, {}):
+            # The router reaches it from another machine: behind its proxy, with the key.
+            host_vars["vllm_fleet_bind_address"] = "0.0.0.0"
+            host_vars["vllm_fleet_api_key"] = "{{ vault_vllm_fleet_api_key }}"
+            comment += "# Routed by the lab's router: bound on all addresses, behind the proxy, with the API key.\n"
         host_override = override
         if role.driver_branch is not None:
             host_vars.update(driver_branch_vars(role.driver_branch, override))

@@ -18,6 +18,7 @@ from .arm64 import DPKG_ARCH, ensure_binfmt
 from .baseimage import ensure_base_image
 from .config import (FIRST_HOST_OCTET, HUB, HUB_HOST_OCTET, LABEL_ARG, MIRROR, MIRROR_HOST_OCTET,
                      NETWORK, PREFIX, REAL_VLLM_HOST_INDEX, REGISTRY, REGISTRY_HOST_OCTET, REPO_ROOT,
+                     ROUTER_HOST_INDEX, ROUTER_HOST_OCTET,
                      STANDIN_IMAGE_NAME, STANDIN_VLLM_VERSION, LabPaths, host_name, host_role)
 from .docker_objects import address, container_status, ensure_network, network_subnet, remove_container
 from .engine import engine_answers, ensure_engine, lab_dockerd_pid, stop_engine
@@ -81,9 +82,15 @@ def _standin_image(paths: LabPaths, base: str, port: int, previous: dict[str, An
         return digest, context_hash
 
 
+def gpu_host_count(record: dict[str, Any]) -> int:
+    """The `--hosts` that made a lab (its record lists the router too, which that does not count)."""
+    return sum(1 for h in record.get("hosts", []) if h.get("group") != host_role(ROUTER_HOST_INDEX).group)
+
+
 def _lab_hosts_present() -> list[str]:
     out = docker("ps", "-a", "--filter", f"label={LABEL_ARG}", "--format", "{{.Names}}")
-    return [n for n in out.split() if n.startswith(f"{PREFIX}-") and n.rsplit("-", 1)[1].isdigit()]
+    return [n for n in out.split()
+            if n == host_name(ROUTER_HOST_INDEX) or (n.startswith(f"{PREFIX}-") and n.rsplit("-", 1)[1].isdigit())]
 
 
 @contextlib.contextmanager
@@ -106,7 +113,7 @@ def remove_host(name: str) -> None:
     run(["docker", "volume", "rm", f"{name}-docker"], check=False)
 
 
-def up(paths: LabPaths, hosts: int = DEFAULT_HOSTS, reset: bool = False,
+def up(paths: LabPaths, hosts: int = DEFAULT_HOSTS, reset: bool = False, router: bool = True,
        real_vllm_host: int = REAL_VLLM_HOST_INDEX) -> dict[str, Any]:
     """Create what is missing, reuse what exists. reset=True recreates the hosts from scratch.
     real_vllm_host: index of the host that serves real vLLM (0, or beyond `hosts`: none)."""
@@ -115,7 +122,7 @@ def up(paths: LabPaths, hosts: int = DEFAULT_HOSTS, reset: bool = False,
     if real_vllm_host < 0:
         raise LabError("--real-vllm-host must be a host number (1, 2, ...) or 0 for none.")
     with _exclusive(paths):
-        return _up(paths, hosts, reset, real_vllm_host if real_vllm_host <= hosts else 0)
+        return _up(paths, hosts, reset, real_vllm_host if real_vllm_host <= hosts else 0, router)
 
 
 def _real_vllm_image(paths: LabPaths, base: str, port: int) -> dict[str, Any]:
@@ -131,7 +138,7 @@ def _real_vllm_image(paths: LabPaths, base: str, port: int) -> dict[str, Any]:
             "size_gib": image.uncompressed_bytes / 2**30, "recipe": image.recipe_hash}
 
 
-def _up(paths: LabPaths, hosts: int, reset: bool, real_vllm_host: int) -> dict[str, Any]:
+def _up(paths: LabPaths, hosts: int, reset: bool, real_vllm_host: int, router: bool = True) -> dict[str, Any]:
     started = time.monotonic()
     paths.root.mkdir(parents=True, exist_ok=True)
     ensure_tools(["ssh", "ssh-keygen", "gpg", "dpkg-deb"])
@@ -153,15 +160,17 @@ def _up(paths: LabPaths, hosts: int, reset: bool, real_vllm_host: int) -> dict[s
     digest, context_hash = _standin_image(paths, base, port, previous, arm64_base)
     real = _real_vllm_image(paths, base, port) if real_vllm_host else {}
 
-    wanted = {host_name(i) for i in range(1, hosts + 1)}
+    indexes = list(range(1, hosts + 1)) + ([ROUTER_HOST_INDEX] if router else [])
+    wanted = {host_name(i) for i in indexes}
     for name in sorted(_lab_hosts_present()):
         if reset or name not in wanted:
             log(f"removing {name}" + ("" if reset else f" (beyond --hosts {hosts})"))
             remove_host(name)
     lab_hosts: list[LabHost] = []
-    for i in range(1, hosts + 1):
+    for i in indexes:
         host_base = arm64_base if host_role(i).arch == DPKG_ARCH else base
-        lab_hosts.append(ensure_host(paths, host_base, i, address(subnet, FIRST_HOST_OCTET + i - 1), mirror_url()))
+        octet = ROUTER_HOST_OCTET if i == ROUTER_HOST_INDEX else FIRST_HOST_OCTET + i - 1
+        lab_hosts.append(ensure_host(paths, host_base, i, address(subnet, octet), mirror_url()))
     write_ssh_config(paths, {h.name: h.address for h in lab_hosts})
     systemd = wait_all(paths, lab_hosts)
     real_name = host_name(real_vllm_host) if real_vllm_host else ""

@@ -7,6 +7,7 @@ from typing import Any
 
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
+from ansible_collections.vllm_fleet.fleet.plugins.plugin_utils import hostvars as hostvars_util
 from ansible_collections.vllm_fleet.fleet.plugins.plugin_utils.package import vllm_fleet
 
 NAMESPACE = "vllm_fleet_"
@@ -25,11 +26,14 @@ class ActionModule(ActionBase):
         from vllm_fleet.lint.run import check_fleet_vars
         from vllm_fleet.rules import ERROR, INFO, WARNING
         from vllm_fleet.serving.host import is_fleet_host
+        from vllm_fleet.serving.router import RULE as ROUTER_RULE
+        from vllm_fleet.serving.router import VAR as ROUTER_VAR
+        from vllm_fleet.serving.router import RouterError
 
         hosts = self._task.args.get("hosts") or task_vars.get("ansible_play_hosts_all") or []
         strict = bool(self._task.args.get("strict", False))
         hostvars = task_vars["hostvars"]
-        fleet_hosts, lines, errors, warnings, verdicts = [], [], 0, 0, {}
+        fleet_hosts, router_hosts, lines, errors, warnings, verdicts = [], [], [], 0, 0, {}
         for host in hosts:
             fleet, unresolved = {}, []
             for key in [k for k in list(hostvars[host]) if str(k).startswith(NAMESPACE)]:
@@ -38,6 +42,16 @@ class ActionModule(ActionBase):
                 except AnsibleError as exc:
                     unresolved.append(f"host={host} var={key}: error {UNRESOLVED_RULE}: it cannot be resolved "
                                       f"({exc.message}); define what it refers to (a vault file for secrets) or remove it")
+            if ROUTER_VAR in fleet and not is_fleet_host(fleet) and not unresolved:
+                # A router: its fleet hosts are planned as the router role plans them, whether or
+                # not they are in this run (`-l router` reconfigures the routers alone).
+                router_hosts.append(host)
+                try:
+                    hostvars_util.router_plan(hostvars, host, task_vars.get("groups") or {})
+                except RouterError as exc:
+                    errors += 1
+                    lines.append(f"host={host} var={ROUTER_VAR}: error {ROUTER_RULE}: {exc}")
+                continue
             if not is_fleet_host(fleet) and not unresolved:
                 continue
             fleet_hosts.append(host)
@@ -56,8 +70,8 @@ class ActionModule(ActionBase):
                 warnings += v.severity == WARNING
                 lines.append(f"host={host} var={v.var}: {v.severity} {v.rule}: {v.message}")
         failed = errors > 0 or (strict and warnings > 0)
-        summary = (f"{len(fleet_hosts)} fleet host(s) of {len(hosts)} checked: {errors} error(s), {warnings} warning(s)"
+        summary = (f"{len(fleet_hosts)} fleet host(s) and {len(router_hosts)} router(s) of {len(hosts)} checked: {errors} error(s), {warnings} warning(s)"
                    + ("" if not failed else "; fix the inventory (`vllm-fleet lint` shows file and line)"))
-        result.update(changed=False, failed=failed, fleet_hosts=fleet_hosts, problems=lines,
+        result.update(changed=False, failed=failed, fleet_hosts=fleet_hosts, router_hosts=router_hosts, problems=lines,
                       msg="\n".join(lines + [summary]) if lines else summary)
         return result

@@ -13,19 +13,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.vllm_fleet.fleet.plugins.plugin_utils import hostvars as hostvars_util
 from ansible_collections.vllm_fleet.fleet.plugins.plugin_utils.package import vllm_fleet
 
-NAMESPACE = "vllm_fleet_"
-
-
-def _plain(value: Any) -> Any:
-    """Ansible's lazily templated containers as plain Python data, for vllm_fleet's code (which
-    copies and merges them). Inventory values are JSON-shaped, so JSON is the exact round trip."""
-    return json.loads(json.dumps(value, default=str))
-
-
-def _fleet_vars(hostvars: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _plain(hostvars[k]) for k in list(hostvars) if str(k).startswith(NAMESPACE)}
+_plain = hostvars_util.plain
+_fleet_vars = hostvars_util.fleet_vars
 
 
 def _host_plan(plan_dict: Mapping[str, Any]):
@@ -120,6 +112,55 @@ def drifted(inspect_results: list[Mapping[str, Any]], fingerprint_results: list[
     return found
 
 
+# --- the router (router role; upgrade.yml drains by its server names) ----------------------------
+
+def router_plan(hostvars: Mapping[str, Any], router_host: str, groups: Mapping[str, Any]) -> dict[str, Any]:
+    """The router's listeners (one per served model) and their servers, from the fleet hosts of
+    the groups router_host's vllm_fleet_router names: hostvars | router_plan(inventory_hostname, groups)."""
+    vllm_fleet()
+    from vllm_fleet.serving.router import RouterError
+
+    try:
+        return hostvars_util.router_plan(hostvars, str(router_host), groups)
+    except RouterError as exc:
+        raise AnsibleFilterError(f"{exc} (run `vllm-fleet lint` on the inventory)") from None
+
+
+def router_keys(hostvars: Mapping[str, Any], router: Mapping[str, Any]) -> dict[str, str]:
+    """{backend: key} for each listener of a router plan whose hosts share one vllm_fleet_api_key
+    (the router role refuses a listener left out: it checks one key per model)."""
+    found = {}
+    for li in router.get("listeners") or []:
+        keys = {str(hostvars[h].get("vllm_fleet_api_key") or "") for h in {s["host"] for s in li["servers"]}}
+        if len(keys) == 1 and "" not in keys:
+            found[li["backend"]] = keys.pop()
+    return found
+
+
+def router_hosts(hostvars: Mapping[str, Any], groups: Mapping[str, Any]) -> list[str]:
+    """The inventory's router hosts (those with vllm_fleet_router), whether or not this run's
+    limit holds them: an upgrade drains its hosts on every router."""
+    vllm_fleet()
+    from vllm_fleet.serving.router import VAR
+
+    return [name for name in groups.get("all", []) if VAR in hostvars[name]]
+
+
+def router_servers_of(router: Mapping[str, Any], host: str) -> list[dict[str, str]]:
+    """[{backend, server}] of a fleet host in a router's plan (what a drain takes out of rotation)."""
+    vllm_fleet()
+    from vllm_fleet.serving.router import servers_of
+
+    return servers_of(_plain(router), str(host))
+
+
+def router_sessions(show_stat: str, servers: list[Mapping[str, Any]]) -> int:
+    """Requests in flight or queued on `servers`, from HAProxy's `show stat` answer."""
+    vllm_fleet()
+    from vllm_fleet.serving.router import sessions
+
+    return sessions(str(show_stat), _plain(servers))
+
 
 # --- verified releases and the upgrade lock (vllm role: verify-mark, previous, restore, lock) ----
 
@@ -192,6 +233,11 @@ class FilterModule:
     def filters(self):
         return {
             "plan": plan,
+            "router_plan": router_plan,
+            "router_hosts": router_hosts,
+            "router_keys": router_keys,
+            "router_servers_of": router_servers_of,
+            "router_sessions": router_sessions,
             "serve_args": serve_args,
             "serve_env": serve_env,
             "image_ref": image_ref,

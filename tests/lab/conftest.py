@@ -42,6 +42,11 @@ class Lab:
     def host_names(self) -> list[str]:
         return [h["name"] for h in self.record["hosts"]]
 
+    @property
+    def gpu_host_names(self) -> list[str]:
+        """The hosts with a stand-in GPU (all but the router)."""
+        return [h["name"] for h in self.record["hosts"] if h["gpus"]]
+
     def address(self, name: str) -> str:
         return next(h["address"] for h in self.record["hosts"] if h["name"] == name)
 
@@ -65,7 +70,7 @@ class Lab:
             lab_cycle.remove_host(name)
             self._dirty.discard(name)
         self._hosts.clear()
-        self.record = lab_cycle.up(self.paths, hosts=len(self.record["hosts"]))
+        self.record = lab_cycle.up(self.paths, hosts=lab_cycle.gpu_host_count(self.record))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -83,7 +88,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def lab() -> Iterator[Lab]:
     paths = LabPaths.resolve(None)
     previous = lab_state.load(paths)
-    hosts = max(MIN_HOSTS, len(previous.get("hosts", [])))  # never shrink a lab someone made bigger
+    hosts = max(MIN_HOSTS, lab_cycle.gpu_host_count(previous))  # never shrink a lab someone made bigger
     # A lab that was already up stays up afterwards; one this session started is taken down
     # again (CI starts from nothing and must leave no containers or dockerd behind).
     was_up = bool(lab_cycle.status(paths)["containers"])

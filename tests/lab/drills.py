@@ -18,13 +18,22 @@ H1, H2 = "vllm-fleet-lab-1", "vllm-fleet-lab-2"
 STANDIN_HOPPER = f"{H1}:{H2}"
 
 # A one-token completion with the instance's own key and served name: proof of a working
-# engine, which /health is not (vLLM may answer 200 with a dead engine).
-# Served name and URL from the instance's manifest (what the role deployed), the key from its file.
-COMPLETION = r"""m=/etc/vllm-fleet/main.json
-read -r url model <<<"$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["url"], d["model"]["served_name"])' $m)"
-key=$(cat /etc/vllm-fleet/secrets/main/api-key 2>/dev/null || echo none)
-curl -sf --max-time 10 -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+# engine, which /health is not (vLLM may answer 200 with a dead engine). Served name, URL and CA
+# (behind the proxy: https) from the instance's manifest (what the role deployed), the key from
+# its file.
+_MANIFEST = r"""m=/etc/vllm-fleet/main.json
+read -r url model ca <<<"$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["url"], d["model"]["served_name"], d.get("ca_file") or "-")' $m)"
+tls=(); [ "$ca" != - ] && tls=(--cacert "$ca")
+"""
+COMPLETION = _MANIFEST + r"""key=$(cat /etc/vllm-fleet/secrets/main/api-key 2>/dev/null || echo none)
+curl -sf --max-time 10 "${tls[@]}" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
   -d "{\"model\": \"$model\", \"prompt\": \"ping\", \"max_tokens\": 1}" "$url/v1/completions"
+"""
+HEALTH = _MANIFEST + r"""curl -sf -o /dev/null "${tls[@]}" "$url/health"
+"""
+# The status vLLM itself answers /health with (behind the proxy: on loopback at its backend port).
+BACKEND_HEALTH_CODE = r"""curl -s -o /dev/null -w '%{http_code}' \
+  "$(python3 -c 'import json; print(json.load(open("/etc/vllm-fleet/main.json"))["backend_url"])')/health"
 """
 
 
@@ -74,7 +83,7 @@ def lock_held(host) -> bool:
 
 
 def serves(host) -> bool:
-    return host.run("curl -sf -o /dev/null http://127.0.0.1:8000/health").rc == 0
+    return host.run(HEALTH).rc == 0
 
 
 def completes(host) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.lab.drills import H1, H2, STANDIN_HOPPER, completes, kill_after_changed, lab_overrides, serves, snapshot
+from tests.lab.drills import BACKEND_HEALTH_CODE, H1, H2, STANDIN_HOPPER, completes, kill_after_changed, lab_overrides, serves, snapshot
 from tests.lab.site_run import failed_messages, failures
 from vllm_fleet_lab.playbook import run_playbook
 
@@ -87,7 +87,7 @@ def test_dead_engine_is_restarted_by_the_watchdog(converged, signal_name, health
     before = _container_id(host)
     since = host.check_output("date '+%Y-%m-%d %H:%M:%S'")
     host.check_output(f"docker exec vllm-main kill -{signal_name} 1")
-    code = host.check_output("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/health")
+    code = host.check_output(BACKEND_HEALTH_CODE)
     assert code == str(health)
     assert not completes(host), "the engine still completes after it was killed"
     timer = host.file("/etc/systemd/system/vllm-watchdog@.timer").content_string
@@ -203,8 +203,7 @@ def test_unreachable_host_mid_run_the_others_complete(converged, tmp_path) -> No
     assert report and f"1 of 2 hosts did not complete: {H2}" in report[0], report
     assert serves(converged.host(H1))
     # Host 2 was left as it was (the vllm stage never reached it) and serves on.
-    assert subprocess.run(["docker", "exec", H2, "curl", "-sf", "-o", "/dev/null",
-                           "http://127.0.0.1:8000/health"]).returncode == 0
+    assert serves(converged.host(H2))
 
 
 def test_playbook_killed_mid_converge_rerun_converges(converged, tmp_path) -> None:

@@ -79,7 +79,7 @@ def test_second_lab_up_reuses_everything(lab):
     from vllm_fleet_lab import lab as lab_cycle
 
     started = time.monotonic()
-    record = lab_cycle.up(lab.paths, hosts=len(lab.host_names))
+    record = lab_cycle.up(lab.paths, hosts=lab_cycle.gpu_host_count(lab.record))
     assert time.monotonic() - started < 30
     assert record["image_digest"] == lab.record["image_digest"]
     assert [h["address"] for h in record["hosts"]] == [h["address"] for h in lab.record["hosts"]]
@@ -189,7 +189,7 @@ def test_apt_refuses_a_tampered_package(lab, tampered):
 
 
 def test_nvidia_smi_answers_per_host_identity(lab):
-    for name in lab.host_names:
+    for name in lab.gpu_host_names:
         host = lab.host(name)
         lab.dirty(name)
         # NVIDIA's layout: sbsa for an arm64 host (host 6 of `lab up --hosts 6`).

@@ -399,7 +399,8 @@ def test_container_addresses_are_not_reachable_from_other_hosts(first_converge, 
         target.run(f"systemctl start {GUARD}")
     assert unguarded == "200", f"without the guard {name} does not reach {ip} either ({unguarded}): nothing is shown"
     assert (guarded, again) == ("000", "000"), f"{name} reaches the container at {ip}:8000 through {H200}"
-    local = target.run("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/health").stdout.strip()
+    backend = json.loads(target.check_output("cat /etc/vllm-fleet/main.json"))["backend_url"]
+    local = target.run(f"curl -s -o /dev/null -w '%{{http_code}}' {backend}/health").stdout.strip()
     assert local == "200", "the guard broke the published port on the host itself"
 
 

@@ -32,6 +32,7 @@ import ansible_runner
 import pytest
 
 from tests.lab.drills import H1, H2, STANDIN_HOPPER, completes, kill_after_changed, lab_overrides, lock_held, release, serves, snapshot
+from tests.lab.router_client import ClientLoop, edge_of, router_servers, wait_router_up
 from tests.lab.site_run import failed_messages, failures
 from vllm_fleet_lab.playbook import run_playbook
 from vllm_fleet_lab.variants import build_variant
@@ -225,10 +226,20 @@ def test_good_release_goes_host_by_host_then_rollback_restores(hopper_converged,
     before = {n: snapshot(h) for n, h in hosts.items()}
     verified = {n: release(h) for n, h in hosts.items()}
 
-    r = run_play("upgrade.yml", inventory, tmp_path / "upgrade", limit=STANDIN_HOPPER,
-                 extravars={"vllm_fleet_overrides": _with_digest(hopper_converged["overrides"], good),
-                            **FAST_HEALTH})
+    # Host 2 is behind the lab's router (with host 3): the upgrade drains it there first, so a
+    # client of the router loses nothing while it restarts.
+    wait_router_up(fresh_lab)
+    with ClientLoop(edge_of(fresh_lab, tmp_path)) as client:
+        r = run_play("upgrade.yml", inventory, tmp_path / "upgrade", limit=STANDIN_HOPPER,
+                     extravars={"vllm_fleet_overrides": _with_digest(hopper_converged["overrides"], good),
+                                **FAST_HEALTH})
     assert r.rc == 0 and failures(r) == {}, failed_messages(r)
+    print(f"rolling upgrade: {len(client.failed)} of {client.sent} requests through the router failed")
+    assert client.sent > 20 and client.failed == [], client.failed
+    drained = [(e["event_data"]["host"], e["event_data"]["res"]["item"]["server"]) for e in r.events
+               if e.get("event") == "runner_item_on_ok" and e["event_data"].get("task") == "Set the servers to drain"]
+    assert drained == [(H2, f"{H2}_main")], drained
+    assert router_servers(fresh_lab)[f"{H2}_main"] == "UP"
     after = {n: snapshot(h) for n, h in hosts.items()}
     for n, h in hosts.items():
         assert after[n]["image"].endswith(good), after[n]["image"]

@@ -64,7 +64,8 @@ def write(root: Path, generated: int = 6, seed: int = 20261129) -> tuple[Path, l
     hosts = {f"gen-{i:02d}": generated_host(rng, BINDS[i % len(BINDS)]) for i in range(generated)}
     (root / "generated.yml").write_text(yaml.safe_dump({"all": {"children": {"generated": {"hosts": hosts}}}}))
     example = yaml.safe_load((root / "hosts.yml").read_text())
-    names = sorted(_hosts_of(example) | set(hosts))
+    # The router host is no fleet host: the vllm role has nothing to render for it.
+    names = sorted((_hosts_of(example) - _hosts_of(example["all"]["children"].get("router"))) | set(hosts))
     return root, names
 
 

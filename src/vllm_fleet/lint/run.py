@@ -16,7 +16,8 @@ from vllm_fleet.inventory import Inventory, ResolvedHost, locate
 from vllm_fleet.lint import membership
 from vllm_fleet.lint.check import SCHEMA_RULE, check_fleet_vars, encrypted_file_note
 from vllm_fleet.lint.unknown import TEMPLATE_MARKERS, find_unknown
-from vllm_fleet.rules import INFO, SEVERITY_ORDER, Violation, schema
+from vllm_fleet.rules import ERROR, INFO, SEVERITY_ORDER, Violation, schema
+from vllm_fleet.serving import router
 
 __all__ = ["SCHEMA_RULE", "Located", "check_fleet_vars", "fleet_vars", "in_scope", "lint_inventory"]
 
@@ -110,6 +111,24 @@ class _Locator:
         return self.cache[key]
 
 
+def _router_findings(inventory: Inventory, host: ResolvedHost, where: _Locator) -> list[Located]:
+    """VF501 when a router host cannot route: the fleet hosts of its groups, planned as the
+    router role plans them."""
+    settings = host.vars.get(router.VAR)
+    groups = settings.get("groups") if isinstance(settings, dict) else None
+    members = {}
+    for other in inventory.hosts.values():
+        if in_scope(other) and (not isinstance(groups, list) or set(groups) & set(other.groups)):
+            member = router.fleet_member(other.name, fleet_vars(other), other.groups, other.vars.get("ansible_host"))
+            if member is not None:
+                members[other.name] = member
+    try:
+        router.plan_router(host.name, settings, members)
+    except router.RouterError as exc:
+        return [Located(Violation(router.RULE, ERROR, host.name, router.VAR, str(exc)), *where(host, router.VAR))]
+    return []
+
+
 def lint_inventory(inventory: Inventory) -> tuple[list[Located], int]:
     """All violations of the inventory, located and sorted, and the number of fleet hosts checked."""
     verdicts = _Verdicts()
@@ -119,6 +138,9 @@ def lint_inventory(inventory: Inventory) -> tuple[list[Located], int]:
     checked = 0
     for name in sorted(inventory.hosts):
         host = inventory.hosts[name]
+        if router.is_router_host(host.vars) and not in_scope(host):
+            located += _router_findings(inventory, host, where)
+            continue
         if not in_scope(host):
             left_out.append(name)
             found = membership.unprofiled(inventory, host)

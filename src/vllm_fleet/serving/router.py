@@ -1,0 +1,176 @@
+"""The fleet's router: one OpenAI-compatible address per model in front of the fleet's instances.
+
+A router host is one with `vllm_fleet_router`; it routes to every instance of the fleet hosts in
+the groups it names (all fleet hosts by default). This module decides which servers those are,
+their names and where the router reaches them: the router role renders HAProxy's configuration
+from it, lint checks it, and the upgrade playbook drains a host by the server names it returns.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from vllm_fleet.resources import schema_json
+from vllm_fleet.serving.args import served_model_name
+from vllm_fleet.serving.host import HostPlan, plan_host
+from vllm_fleet.serving.profiles import ProfileError
+
+VAR = "vllm_fleet_router"
+# Lint's and validate.yml's rule id for a router that cannot route.
+RULE = "VF501"
+# Where clients reach the router when the inventory names no port (TLS, so not 443's privilege).
+DEFAULT_PORT = 8443
+# HAProxy names backends and servers with letters, digits and - _ . :
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
+
+
+class RouterError(ValueError):
+    """The router's inventory cannot be routed; the message says what to change."""
+
+
+def is_router_host(hostvars: Mapping[str, Any]) -> bool:
+    return VAR in hostvars
+
+
+@dataclass(frozen=True)
+class FleetMember:
+    """A fleet host as the router sees it: its plan, its groups and its inventory address."""
+
+    name: str
+    plan: HostPlan
+    groups: tuple[str, ...]
+    # ansible_host, when the inventory sets one (else the router uses the host's name).
+    ansible_host: str | None = None
+
+
+@dataclass
+class RouterServer:
+    name: str  # HAProxy's server name: host and instance
+    host: str
+    instance: str
+    address: str
+    port: int
+    # The instance is behind its host's authenticating proxy (TLS and the API key).
+    tls: bool
+
+
+@dataclass
+class RouterListener:
+    model: str  # the served model name clients ask for
+    port: int
+    backend: str  # HAProxy's backend name
+    servers: list[RouterServer] = field(default_factory=list)
+
+
+@dataclass
+class RouterPlan:
+    groups: list[str] | None
+    listeners: list[RouterListener]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def fleet_member(name: str, fleet_vars: Mapping[str, Any], groups: Any, ansible_host: Any = None) -> FleetMember | None:
+    """A fleet host as a router sees it; None when its profile cannot be resolved (lint and
+    validate.yml report that on the host itself)."""
+    try:
+        plan = plan_host(fleet_vars)
+    except ProfileError:
+        return None
+    return FleetMember(name=name, plan=plan, groups=tuple(groups or ()),
+                       ansible_host=str(ansible_host) if ansible_host else None)
+
+
+def servers_of(plan: Mapping[str, Any], host: str) -> list[dict[str, str]]:
+    """[{backend, server}] of a fleet host in a router's plan (RouterPlan.as_dict()): what a drain
+    takes out of rotation on that router."""
+    return [{"backend": li["backend"], "server": s["name"]}
+            for li in plan["listeners"] for s in li["servers"] if s["host"] == host]
+
+
+def safe_name(text: str) -> str:
+    return _UNSAFE.sub("_", text)
+
+
+def reach_address(member: FleetMember) -> str | None:
+    """Where another machine reaches the host's instances; None when they listen on loopback only."""
+    bind = member.plan.bind_address
+    if member.plan.loopback:
+        return None
+    if bind in ("0.0.0.0", "::"):
+        return str(member.ansible_host or member.name)
+    return bind
+
+
+def _settings(name: str, router: Any) -> Mapping[str, Any]:
+    if router is None:
+        return {}
+    error = best_match(Draft202012Validator(schema_json("router.schema.json")).iter_errors(router))
+    if error is not None:
+        where = "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        raise RouterError(f"{VAR}{where} of router {name}: {error.message}")
+    return router
+
+
+def plan_router(name: str, router: Any, fleet: Mapping[str, FleetMember]) -> RouterPlan:
+    """The router's listeners, one per served model, each with the servers of its instances.
+
+    Raises RouterError (a sentence naming the variable to change) when the router cannot work:
+    no fleet host in its groups, a host whose instances listen on loopback only, several models
+    without a port each, two listeners on one port.
+    """
+    settings = _settings(name, router)
+    groups = settings.get("groups")
+    routed = [m for m in fleet.values() if groups is None or set(groups) & set(m.groups)]
+    where = f"the groups {', '.join(groups)}" if groups is not None else "the inventory"
+    if not routed:
+        raise RouterError(f"router {name} has no fleet host to route to: {where} hold(s) no host with a "
+                          f"vllm_fleet_profile; name the groups of serving hosts in {VAR}.groups")
+    by_model: dict[str, list[RouterServer]] = {}
+    for member in sorted(routed, key=lambda m: m.name):
+        address = reach_address(member)
+        if address is None:
+            raise RouterError(
+                f"router {name} cannot reach {member.name}: its instances listen on {member.plan.bind_address} only. "
+                f"Set vllm_fleet_bind_address (with vllm_fleet_api_key) for it, or leave its groups out of {VAR}.groups")
+        model = served_model_name(member.plan.serving)
+        for inst in member.plan.instances:
+            by_model.setdefault(model, []).append(RouterServer(
+                name=safe_name(f"{member.name}_{inst.name}"), host=member.name, instance=inst.name,
+                address=address, port=inst.port, tls=inst.proxied))
+    ports = dict(settings.get("ports") or {})
+    if len(by_model) > 1:
+        missing = sorted(m for m in by_model if m not in ports)
+        if missing:
+            raise RouterError(f"router {name} routes {len(by_model)} models ({', '.join(sorted(by_model))}), each on its "
+                              f"own port: give {', '.join(missing)} a port in {VAR}.ports")
+    default_port = int(settings.get("port") or DEFAULT_PORT)
+    listeners = [RouterListener(model=m, port=int(ports.get(m, default_port)), backend=safe_name(f"model_{m}"),
+                                servers=servers) for m, servers in sorted(by_model.items())]
+    seen: dict[int, str] = {}
+    for li in listeners:
+        if li.port in seen:
+            raise RouterError(f"router {name} would serve {seen[li.port]} and {li.model} on one port, {li.port}; "
+                              f"give each its own in {VAR}.ports")
+        seen[li.port] = li.model
+    return RouterPlan(groups=list(groups) if groups is not None else None, listeners=listeners)
+
+
+def sessions(show_stat: str, servers: list[Mapping[str, str]]) -> int:
+    """Requests in flight or queued on `servers` ([{backend, server}]), from the CSV HAProxy's
+    runtime API answers to `show stat` (columns qcur and scur). A server it does not list counts
+    as none: it cannot be carrying requests."""
+    lines = show_stat.lstrip("# ").splitlines()
+    wanted = {(s["backend"], s["server"]) for s in servers}
+    total = 0
+    for row in csv.DictReader(lines):
+        if (row.get("pxname"), row.get("svname")) in wanted:
+            total += int(row.get("qcur") or 0) + int(row.get("scur") or 0)
+    return total

@@ -1,0 +1,94 @@
+"""A client of the lab's router (HAProxy on vllm-fleet-lab-router, in front of hosts 2 and 3):
+its address and key, the servers' states from its runtime API, and a client loop that counts the
+requests it loses, for the router tests and the upgrade drill."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from tests.lab.drills import H2
+from vllm_fleet_lab.config import ROUTER_HOST_INDEX, host_name
+
+ROUTER = host_name(ROUTER_HOST_INDEX)
+SPARK = "vllm-fleet-lab-3"
+ADMIN = "socat stdio UNIX-CONNECT:/run/haproxy/admin.sock"
+
+
+@dataclass
+class Edge:
+    url: str
+    model: str
+    max_model_len: int
+    key: str
+    ca_file: str
+
+
+def edge_of(lab, tmp: Path) -> Edge:
+    """The router's address for the model hosts 2 and 3 serve, the key, and its certificate."""
+    ca = tmp / "router.pem"
+    ca.write_text(lab.host(ROUTER).file("/etc/haproxy/vllm-fleet/router.pem").content_string)
+    # What the role deployed on a routed host: the model clients ask for and its context length.
+    manifest = json.loads(lab.host(H2).file("/etc/vllm-fleet/main.json").content_string)
+    return Edge(url=f"https://{lab.address(ROUTER)}:8443", model=manifest["model"]["served_name"],
+                max_model_len=int(manifest["max_model_len"]), key=(lab.paths.root / "api-key").read_text().strip(),
+                ca_file=str(ca))
+
+
+def router_servers(lab) -> dict[str, str]:
+    """server -> status (UP, DOWN, DRAIN, ...) from the router's runtime API."""
+    out = lab.host(ROUTER).check_output(f"echo 'show stat' | {ADMIN}")
+    rows = [line.split(",") for line in out.splitlines() if line and not line.startswith("#")]
+    return {row[1]: row[17] for row in rows if row[1] not in ("FRONTEND", "BACKEND")}
+
+
+def wait_router_up(lab, timeout: float = 90) -> dict[str, str]:
+    deadline, servers = time.monotonic() + timeout, {}
+    while time.monotonic() < deadline:
+        servers = router_servers(lab)
+        if servers and all(s == "UP" for s in servers.values()):
+            return servers
+        time.sleep(1)
+    raise AssertionError(f"the router's servers did not all come up in {timeout:.0f} s: {servers}")
+
+
+@dataclass
+class ClientLoop:
+    """One client sending one-token completions through the router, one after another."""
+
+    edge: Edge
+    sent: int = 0
+    failed: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        body = {"model": self.edge.model, "prompt": "ping", "max_tokens": 1}
+        with httpx.Client(base_url=self.edge.url, verify=self.edge.ca_file, timeout=30,
+                          headers={"Authorization": f"Bearer {self.edge.key}"}) as client:
+            while not self._stop.is_set():
+                self.sent += 1
+                try:
+                    resp = client.post("/v1/completions", json=body)
+                    if resp.status_code != 200:
+                        self.failed.append(f"{resp.status_code} {resp.text[:120]}")
+                except httpx.HTTPError as exc:
+                    self.failed.append(f"{type(exc).__name__}: {exc}")
+                time.sleep(0.05)
+
+    def __enter__(self) -> "ClientLoop":
+        self._thread = threading.Thread(target=self.run, daemon=True)
+        self._thread.start()
+        time.sleep(1)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        time.sleep(1)
+        self._stop.set()
+        self._thread.join(60)
+
+
