@@ -79,7 +79,7 @@ def _upgrade_under_load(paths: LabPaths, tmp: Path, overrides: dict[str, Any], s
 def measure() -> list[dict[str, Any]]:
     paths = LabPaths.resolve(None)
     record = lab_cycle.up(paths, hosts=4)
-    hosts = {h["name"]: h["address"] for h in record["hosts"]}
+    hosts = {h["name"]: h["address"] for h in record["hosts"] if h["gpus"]}  # not the router
     key = (paths.root / "api-key").read_text().strip()
     offline = yaml.safe_load((paths.inventory / "group_vars/all/offline.yml").read_text())["vllm_fleet_overrides"]
     tmp = paths.root / "bench-availability"
@@ -94,5 +94,5 @@ def measure() -> list[dict[str, Any]]:
         digest = build_variant(record, f"release-{label}", [f'LABEL io.vllm-fleet.release="{label}"'])
         release = {**offline, "image": {**offline["image"], "digest": digest}}
         results.append(_upgrade_under_load(paths, tmp / f"upgrade-{serial}", release, serial, models, key))
-    lab_cycle.up(paths, hosts=len(hosts), reset=True)  # leave the lab as `lab up` makes it
+    lab_cycle.up(paths, hosts=lab_cycle.gpu_host_count(record), reset=True)  # leave the lab as `lab up` makes it
     return results

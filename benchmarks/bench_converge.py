@@ -35,12 +35,13 @@ def _site(inventory: Path, limit: str | None, extra_env: dict[str, str] | None =
 
 
 def _fresh(paths: LabPaths, names: list[str]) -> None:
-    lab_cycle.up(paths, hosts=len(names), reset=True)
+    lab_cycle.up(paths, hosts=len(names), reset=True, router=False)
 
 
 def measure() -> dict[str, Any]:
     paths = LabPaths.resolve(None)
-    record = lab_cycle.up(paths, hosts=4)
+    # The GPU hosts alone: the router's few tasks would blur the per-host figures.
+    record = lab_cycle.up(paths, hosts=4, router=False)
     names = [h["name"] for h in record["hosts"]]
     inventory = paths.inventory
     out: dict[str, Any] = {"hosts": len(names)}
