@@ -76,6 +76,12 @@ class HostRole:
     # run under qemu-user (arm64.py).
     arch: str = "amd64"
 
+    @property
+    def emulated(self) -> bool:
+        """Its programs run under qemu-user: it needs binfmt_misc, the arm64 base image and the
+        amd64 runtime kit, and boots several times slower."""
+        return self.arch != "amd64"
+
 
 # The stand-in GB10 is an x86_64 container in a VM with ~24 GB of memory, not a 128 GB aarch64
 # DGX Spark: its inventory (group spark) says what a Spark is, and these two rules are waived.

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .arm64 import DPKG_ARCH, runtime_kit_tar
+from .arm64 import runtime_kit_tar
 from .config import HOST_RUN_ARGS, LABEL_ARG, NETWORK, REGISTRY, REGISTRY_PORT, LabPaths, host_name, host_role
 from .docker_objects import copy_tar_into, create_container, start
 from .identities import identity_for, write_identity
@@ -93,7 +93,7 @@ def ensure_host(paths: LabPaths, base_image: str, index: int, address: str, mirr
     files = _seed_files(paths, index, identity, mirror_url)
     # An arm64 host also gets this machine's amd64 runc, containerd shim and iptables (arm64.py:
     # qemu-user cannot run Docker's own).
-    kit = runtime_kit_tar() if host_role(index).arch == DPKG_ARCH else b""
+    kit = runtime_kit_tar() if host_role(index).emulated else b""
     volume = f"{name}-docker"
     if not docker_ok("volume", "inspect", volume):
         docker("volume", "create", "--label", LABEL_ARG, volume)
@@ -145,6 +145,6 @@ def wait_ready(paths: LabPaths, host: LabHost, timeout: float = 90) -> str:
 def wait_all(paths: LabPaths, hosts: list[LabHost]) -> dict[str, str]:
     with ThreadPoolExecutor(max_workers=max(1, len(hosts))) as pool:
         # systemd under qemu-user (an arm64 host) boots in 30-60 s on a busy 2-CPU machine.
-        states = list(pool.map(lambda h: wait_ready(paths, h, 90 if host_role(h.index).arch != DPKG_ARCH else 300),
+        states = list(pool.map(lambda h: wait_ready(paths, h, 300 if host_role(h.index).emulated else 90),
                                hosts))
     return {h.name: s for h, s in zip(hosts, states)}

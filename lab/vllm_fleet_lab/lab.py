@@ -154,7 +154,7 @@ def _up(paths: LabPaths, hosts: int, reset: bool, real_vllm_host: int, router: b
     port = ensure_registry(paths, base, registry_ip)
     hub = ensure_hub(paths, base, address(subnet, HUB_HOST_OCTET))
     arm64_base = ""
-    if any(host_role(i).arch == DPKG_ARCH for i in range(1, hosts + 1)):
+    if any(host_role(i).emulated for i in range(1, hosts + 1)):
         ensure_binfmt()  # every time: the registration does not survive a reboot of this machine
         arm64_base = ensure_base_image(paths, DPKG_ARCH)
     digest, context_hash = _standin_image(paths, base, port, previous, arm64_base)
@@ -168,7 +168,7 @@ def _up(paths: LabPaths, hosts: int, reset: bool, real_vllm_host: int, router: b
             remove_host(name)
     lab_hosts: list[LabHost] = []
     for i in indexes:
-        host_base = arm64_base if host_role(i).arch == DPKG_ARCH else base
+        host_base = arm64_base if host_role(i).emulated else base
         octet = ROUTER_HOST_OCTET if i == ROUTER_HOST_INDEX else FIRST_HOST_OCTET + i - 1
         lab_hosts.append(ensure_host(paths, host_base, i, address(subnet, octet), mirror_url()))
     write_ssh_config(paths, {h.name: h.address for h in lab_hosts})
