@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 STANDIN = REPO / "lab" / "nvidia-smi-standin" / "nvidia-smi"
 IDENTITIES = REPO / "lab" / "nvidia-smi-standin" / "identities"
 FIXTURES = REPO / "tests" / "fixtures" / "nvidia-smi"
-sys.path.insert(0, str(REPO / "roles" / "preflight" / "library"))
+sys.path.insert(0, str(REPO / "plugins" / "modules"))
 
 import nvidia_gpu_facts as ngf  # noqa: E402
 

@@ -54,9 +54,13 @@ def rendered(tmp_path_factory, contract) -> dict[str, Path]:
     contract_inventory, contract_names, contract_out = contract
     # The contract hosts keep the variables Ansible resolves from their own inventory; this extra
     # source only adds where their files go (and the vault value the example refers to).
+    routers = {name: {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                      "router_out": str(contract_out / name)} for name in contract_hosts.routers(contract_inventory)}
+    for spec in routers.values():
+        Path(spec["router_out"]).mkdir(parents=True)
     (base / "contract-paths.yml").write_text(yaml.safe_dump({"all": {
         "vars": {"vault_vllm_fleet_api_key": contract_hosts.CONTRACT_KEY},
-        "hosts": {name: _paths(contract_out / name) for name in contract_names}}}))
+        "hosts": {**{name: _paths(contract_out / name) for name in contract_names}, **routers}}}))
     hosts = {}
     for case, spec in CASES.items():
         out = base / case
@@ -90,7 +94,20 @@ def rendered(tmp_path_factory, contract) -> dict[str, Path]:
                         {"name": "Render", "ansible.builtin.include_role": {
                             "name": "vllm_fleet.fleet.vllm", "tasks_from": "render.yml"}},
                     ],
-                }
+                },
+                {
+                    "name": "Render the router's configuration",
+                    "hosts": "router",
+                    "gather_facts": False,
+                    "vars_files": [str(REPO / "playbooks" / "vars" / "contract.yml")],
+                    "tasks": [
+                        {"name": "Plan", "ansible.builtin.include_role": {
+                            "name": "vllm_fleet.fleet.router", "tasks_from": "plan.yml", "public": True}},
+                        {"name": "Render", "ansible.builtin.template": {
+                            "src": str(REPO / "roles" / "router" / "templates" / "haproxy.cfg.j2"),
+                            "dest": "{{ router_out }}/haproxy.cfg", "mode": "0644"}},
+                    ],
+                },
             ]
         )
     )

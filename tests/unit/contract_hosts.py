@@ -69,6 +69,12 @@ def write(root: Path, generated: int = 6, seed: int = 20261129) -> tuple[Path, l
     return root, names
 
 
+def routers(root: Path) -> list[str]:
+    """The router hosts of the contract inventory (the example's group `router`)."""
+    example = yaml.safe_load((root / "hosts.yml").read_text())
+    return sorted(_hosts_of(example["all"]["children"].get("router")))
+
+
 def _hosts_of(node: Any) -> set[str]:
     found: set[str] = set()
     if isinstance(node, dict):

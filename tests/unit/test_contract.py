@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 
 from vllm_fleet.inventory import load_inventory
-from vllm_fleet.lint.run import lint_inventory
+from vllm_fleet.lint.run import lint_inventory, router_plan
 from vllm_fleet.rules import ERROR, HostView
 from vllm_fleet.serving.args import serve_args
 from vllm_fleet.serving.host import is_fleet_host, plan_host
 from vllm_fleet.serving.image import image_ref
+from vllm_fleet.serving.router import is_router_host
 
 
 def test_lint_passes_every_contract_host(contract) -> None:
@@ -67,3 +68,28 @@ def test_probe_addresses_reach_the_published_port() -> None:
     assert addresses.probe_url("fd00::5", 8003) == "http://[fd00::5]:8003"
     assert addresses.publish_host("::") == "[::]" and addresses.publish_host("10.0.0.1") == "10.0.0.1"
     assert addresses.is_loopback("::1") and addresses.is_loopback("127.0.0.2") and not addresses.is_loopback("::")
+
+
+def test_the_router_routes_what_lint_plans(contract, rendered) -> None:
+    """The router role's haproxy.cfg for the example's router, from what Ansible resolved: a
+    frontend on each planned port and exactly the planned servers, at the planned addresses."""
+    inventory, _, out = contract
+    resolved = load_inventory([inventory])
+    routers = [h for h in resolved.hosts.values() if is_router_host(h.vars)]
+    assert routers, "the example inventory has no router"
+    for host in routers:
+        plan = router_plan(resolved, host)
+        config = (out / host.name / "haproxy.cfg").read_text()
+        backends, binds, current = {}, {}, None
+        for line in config.splitlines():
+            words = line.split()
+            if words[:1] in (["frontend"], ["backend"]):
+                current = words[1]
+            elif words[:1] == ["bind"]:
+                binds[current] = int(words[1].rpartition(":")[2])
+            elif words[:1] == ["server"]:
+                backends.setdefault(current, []).append((words[1], words[2], "ssl" in words))
+        assert binds == {li.backend: li.port for li in plan.listeners}
+        assert backends == {li.backend: [(s.name, f"{s.address}:{s.port}", s.tls) for s in li.servers]
+                            for li in plan.listeners}
+        assert sum(len(v) for v in backends.values()) >= 2, backends

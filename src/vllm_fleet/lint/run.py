@@ -111,9 +111,9 @@ class _Locator:
         return self.cache[key]
 
 
-def _router_findings(inventory: Inventory, host: ResolvedHost, where: _Locator) -> list[Located]:
-    """VF501 when a router host cannot route: the fleet hosts of its groups, planned as the
-    router role plans them."""
+def router_plan(inventory: Inventory, host: ResolvedHost) -> router.RouterPlan:
+    """The plan of a router host over the inventory's fleet hosts, as the router role makes it
+    from Ansible's variables. Raises RouterError."""
     settings = host.vars.get(router.VAR)
     groups = settings.get("groups") if isinstance(settings, dict) else None
     members = {}
@@ -122,8 +122,13 @@ def _router_findings(inventory: Inventory, host: ResolvedHost, where: _Locator) 
             member = router.fleet_member(other.name, fleet_vars(other), other.groups, other.vars.get("ansible_host"))
             if member is not None:
                 members[other.name] = member
+    return router.plan_router(host.name, settings, members)
+
+
+def _router_findings(inventory: Inventory, host: ResolvedHost, where: _Locator) -> list[Located]:
+    """VF501 when a router host cannot route."""
     try:
-        router.plan_router(host.name, settings, members)
+        router_plan(inventory, host)
     except router.RouterError as exc:
         return [Located(Violation(router.RULE, ERROR, host.name, router.VAR, str(exc)), *where(host, router.VAR))]
     return []
