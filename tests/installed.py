@@ -67,10 +67,23 @@ def venv(path: Path, *requirements: str | Path) -> Path:
     return path
 
 
+def ee_requirements() -> list[str]:
+    """What execution-environment.yml puts into the execution environment besides the collection:
+    ansible-core, ansible-runner (what AWX runs a job with), and the collection's own Python
+    requirements (meta/execution-environment.yml)."""
+    ee = yaml.safe_load((REPO / "execution-environment.yml").read_text())["dependencies"]
+    meta = yaml.safe_load((REPO / "meta" / "execution-environment.yml").read_text())["dependencies"]
+    listed = (REPO / meta["python"]).read_text().splitlines()
+    return [ee["ansible_core"]["package_pip"], ee["ansible_runner"]["package_pip"],
+            *(line.strip() for line in listed if line.strip() and not line.lstrip().startswith("#"))]
+
+
 def install(root: Path) -> Installed:
+    """The execution environment's contents in a venv: the collection's requirements resolve to
+    the wheel just built (ansible-builder finds it in dist/ the same way)."""
     dist = root / "dist"
     wheel, collection = build(dist)
-    env_dir = venv(root / "venv", f"{wheel}[smoke]", "ansible-core")
+    env_dir = venv(root / "venv", f"{wheel}[smoke]", *ee_requirements())
     collections = root / "collections"
     _check([env_dir / "bin" / "ansible-galaxy", "collection", "install", "-p", collections, collection], cwd=root)
     work = root / "work"

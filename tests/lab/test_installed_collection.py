@@ -1,10 +1,14 @@
 """The installed collection, as a user runs it: the wheel and the collection built from this
-checkout and installed outside it (tests/installed.py), `ansible-playbook vllm_fleet.fleet.site`
-run from a directory outside the checkout with no ansible.cfg, on a lab host the session's
-converge (made from the checkout) already serves. The stages validate, preflight and vllm run
-and change nothing: the installed collection renders exactly what the checkout rendered."""
+checkout and installed outside it with the execution environment's requirements
+(tests/installed.py), and site.yml run the way AWX runs a job: `ansible-runner run` on a private
+data directory (project, inventory), outside the checkout, no ansible.cfg, on a lab host the
+session's converge (made from the checkout) already serves. The stages validate, preflight and
+vllm run and change nothing: the installed collection renders exactly what the checkout rendered."""
 
 from __future__ import annotations
+
+import json
+import shutil
 
 import pytest
 
@@ -13,16 +17,31 @@ from tests.installed import Installed
 pytestmark = pytest.mark.lab
 
 H100 = "vllm-fleet-lab-1"
+# A job template's playbook in an AWX project: the collection's, by its full name.
+PROJECT_PLAYBOOK = "- name: Deploy the fleet\n  ansible.builtin.import_playbook: vllm_fleet.fleet.site\n"
 
 
-def test_installed_site_playbook_converges_a_lab_host(first_converge, fresh_lab, installed: Installed) -> None:
-    proc = installed.run(installed.bin("ansible-playbook"), "-i", fresh_lab.paths.inventory, "vllm_fleet.fleet.site",
-                         "-l", H100, "--tags", "preflight,vllm", timeout=900)
-    out = proc.stdout + proc.stderr
+def test_site_runs_under_ansible_runner_as_awx_runs_a_job(first_converge, fresh_lab, installed: Installed,
+                                                         tmp_path) -> None:
+    job = tmp_path / "job"
+    (job / "project").mkdir(parents=True)
+    (job / "project" / "site.yml").write_text(PROJECT_PLAYBOOK)
+    shutil.copytree(fresh_lab.paths.inventory, job / "inventory")
+    proc = installed.run(installed.bin("ansible-runner"), "run", job, "-p", "site.yml", "--ident", "1",
+                         "--limit", H100, "--cmdline", "--tags preflight,vllm", timeout=900)
+    artifacts = job / "artifacts" / "1"
+    out = (artifacts / "stdout").read_text() if (artifacts / "stdout").exists() else proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
-    recap = next(line for line in proc.stdout.splitlines() if line.startswith(H100) and "ok=" in line)
-    assert " changed=0 " in recap and " failed=0 " in recap, recap
+    assert (artifacts / "status").read_text().strip() == "successful", out[-4000:]
+    # What AWX shows of a job: its events; the last one carries the play recap.
+    events = [json.loads(p.read_text()) for p in sorted((artifacts / "job_events").glob("*.json"),
+                                                       key=lambda p: int(p.name.split("-")[0]))]
+    stats = next(e for e in reversed(events) if e.get("event") == "playbook_on_stats")["event_data"]
+    assert stats["ok"].get(H100) and not stats["changed"].get(H100) and not stats["failures"], stats
     # The stages really ran, from the installed collection's files.
-    assert "vllm_fleet.fleet.preflight : Stop if this host cannot serve its profile" in out
-    assert "vllm_fleet.fleet.vllm : Enable and start the instances" in out
-    assert "Check the hosts against vllm-fleet's schema and serving rules" in out
+    tasks = {e["event_data"].get("task") for e in events}
+    assert "Stop if this host cannot serve its profile" in tasks
+    assert "Enable and start the instances" in tasks
+    assert "Check the hosts against vllm-fleet's schema and serving rules" in tasks
+    roles = {str(e["event_data"].get("role")).rpartition(".")[2] for e in events if e["event_data"].get("role")}
+    assert {"preflight", "vllm"} <= roles, roles
