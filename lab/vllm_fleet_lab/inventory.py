@@ -162,7 +162,10 @@ def write_inventory(paths: LabPaths, hosts: list[LabHost], digest: str, platform
     routed = [h for h in hosts if h.index in ROUTED_HOST_INDEXES]
     if router and routed:
         tree["all"]["children"][ROUTER.group] = {"hosts": {router.name: None}}
-        tree["all"]["children"][ROUTED_GROUP] = {"hosts": {h.name: None for h in routed}}
+        # Under gpu, after the architecture groups: Ansible orders hosts group by group, level by
+        # level, so a group beside gpu would put host 2 before host 1 in every play (and in an
+        # upgrade's batches).
+        tree["all"]["children"]["gpu"]["children"][ROUTED_GROUP] = {"hosts": {h.name: None for h in routed}}
         _dump(gv / f"{ROUTER.group}.yml", {"vllm_fleet_router": {"groups": [ROUTED_GROUP]}},
               "# The lab's router: HAProxy in front of the hosts of group routed (one address per model).\n")
     _dump(target / "hosts.yml", tree, "# The group tree of inventory/example/hosts.yml with the lab's hosts.\n")
