@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,3 +93,12 @@ class ClientLoop:
         self._thread.join(60)
 
 
+
+
+def under_load(edge: Edge, action: Callable[[], object], before: float = 2, after: float = 3) -> ClientLoop:
+    """A client loop through the router while `action` runs: what it sent and what it lost."""
+    with ClientLoop(edge) as loop:
+        time.sleep(before)
+        action()
+        time.sleep(after)
+    return loop

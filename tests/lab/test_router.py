@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.lab.drills import H2
-from tests.lab.router_client import ADMIN, ROUTER, SPARK, ClientLoop, Edge, edge_of, router_servers, wait_router_up
+from tests.lab.router_client import ADMIN, ROUTER, SPARK, Edge, edge_of, router_servers, under_load, wait_router_up
 from tests.lab.site_run import failed_messages, failures
 
 pytestmark = pytest.mark.lab
@@ -59,10 +59,7 @@ def test_a_killed_instance_costs_the_client_at_most_its_request_in_flight(edge, 
     the router sends to host 3 instead; only a request on the wire at the kill can be lost."""
     wait_router_up(fresh_lab)
     host = fresh_lab.host(H2)
-    with ClientLoop(edge) as loop:
-        time.sleep(3)
-        host.check_output("docker kill vllm-main")
-        time.sleep(8)
+    loop = under_load(edge, lambda: host.check_output("docker kill vllm-main"), before=3, after=8)
     print(f"instance killed: {len(loop.failed)} of {loop.sent} requests through the router failed: {loop.failed}")
     assert loop.sent > 20 and len(loop.failed) <= 1, loop.failed
     # systemd starts it again and the router's checks take it back.
@@ -74,14 +71,8 @@ def test_a_router_restart_and_reload(edge, fresh_lab) -> None:
     is down, and comes back with every server up."""
     wait_router_up(fresh_lab)
     router = fresh_lab.host(ROUTER)
-    with ClientLoop(edge) as reloaded:
-        time.sleep(2)
-        router.check_output("systemctl reload haproxy")
-        time.sleep(3)
-    with ClientLoop(edge) as restarted:
-        time.sleep(2)
-        router.check_output("systemctl restart haproxy")
-        time.sleep(3)
+    reloaded = under_load(edge, lambda: router.check_output("systemctl reload haproxy"))
+    restarted = under_load(edge, lambda: router.check_output("systemctl restart haproxy"))
     print(f"router reload: {len(reloaded.failed)} of {reloaded.sent} requests failed; "
           f"restart: {len(restarted.failed)} of {restarted.sent} failed ({restarted.failed[:3]})")
     assert reloaded.sent > 20 and reloaded.failed == [], reloaded.failed
