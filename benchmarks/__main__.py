@@ -40,6 +40,24 @@ def main() -> int:
         print(f"  batch size {a['serial']}: {a['seconds']:5.1f} s, {a['requests']} requests; served/failed per host: {hosts}")
         print(f"    most hosts down at once {a['max_down']} (target <= {a['serial']}); "
               f"failed requests outside the host's batch {a['outside_batch']} (target 0)")
+
+    from benchmarks import bench_control
+
+    m = bench_control.measure()
+    print(f"the control machine per host: site.yml re-runs (changed=0) on lab hosts ({m['cores']} CPUs here, "
+          f"shared with the hosts: upper bounds)")
+    for r in m["runs"]:
+        print(f"  {r['hosts']} host(s): {r['wall_s']:6.1f} s, controller {r['cpu_s']:6.1f} CPU-s, "
+              f"peak {r['memory_mib']:6.0f} MiB, ssh processes {r['ssh']}")
+    for label, r in m["variants"].items():
+        print(f"  5 hosts, {label:18}: {r['wall_s']:6.1f} s, {r['cpu_s']:6.1f} CPU-s, {r['memory_mib']:6.0f} MiB, ssh {r['ssh']}")
+    cpu, mem = m["cpu"], m["memory"]
+    print(f"  fitted: CPU-s = {cpu.intercept:.1f} + {cpu.slope:.2f} x hosts; memory MiB = {mem.intercept:.0f} + "
+          f"{mem.slope:.0f} x min(forks, hosts)")
+    for slices, p in m["plans"].items():
+        print(f"  1,000 hosts, forks {m['forks']}, {slices} slice(s): per node {p.hosts} hosts, {p.cpu_s:8.0f} CPU-s "
+              f"(>= {p.wall_s_min / 60:5.1f} min on {m['cores']} CPUs), {p.memory_mib:5.0f} MiB, "
+              f"up to {p.ssh_masters} ssh masters")
     return 0
 
 
