@@ -117,9 +117,20 @@ def router_plan(inventory: Inventory, host: ResolvedHost) -> router.RouterPlan:
     settings = host.vars.get(router.VAR)
     groups = settings.get("groups") if isinstance(settings, dict) else None
     members = {}
+    # Hosts with the same fleet variables have the same plan: each distinct set is planned once
+    # (by the values' identities first, as _Verdicts does), which keeps 10,000 hosts fast.
+    by_ids: dict[tuple, Any] = {}
+    by_signature: dict[str, Any] = {}
     for other in inventory.hosts.values():
         if in_scope(other) and (not isinstance(groups, list) or set(groups) & set(other.groups)):
-            member = router.fleet_member(other.name, fleet_vars(other), other.groups, other.vars.get("ansible_host"))
+            fv = fleet_vars(other)
+            ids = tuple((k, id(v)) for k, v in fv.items())
+            if ids not in by_ids:
+                signature = _signature(fv, False)
+                if signature not in by_signature:
+                    by_signature[signature] = router.member_plan(fv)
+                by_ids[ids] = by_signature[signature]
+            member = router.fleet_member(other.name, fv, other.groups, other.vars.get("ansible_host"), by_ids[ids])
             if member is not None:
                 members[other.name] = member
     return router.plan_router(host.name, settings, members)

@@ -77,12 +77,21 @@ class RouterPlan:
         return asdict(self)
 
 
-def fleet_member(name: str, fleet_vars: Mapping[str, Any], groups: Any, ansible_host: Any = None) -> FleetMember | None:
-    """A fleet host as a router sees it; None when its profile cannot be resolved (lint and
-    validate.yml report that on the host itself)."""
+def member_plan(fleet_vars: Mapping[str, Any]) -> HostPlan | None:
+    """A fleet host's plan; None when its profile cannot be resolved (lint and validate.yml
+    report that on the host itself)."""
     try:
-        plan = plan_host(fleet_vars)
+        return plan_host(fleet_vars)
     except ProfileError:
+        return None
+
+
+def fleet_member(name: str, fleet_vars: Mapping[str, Any], groups: Any, ansible_host: Any = None,
+                 plan: HostPlan | None = None) -> FleetMember | None:
+    """A fleet host as a router sees it (`plan`: its plan, when already made); None when its
+    profile cannot be resolved."""
+    plan = plan or member_plan(fleet_vars)
+    if plan is None:
         return None
     return FleetMember(name=name, plan=plan, groups=tuple(groups or ()),
                        ansible_host=str(ansible_host) if ansible_host else None)
