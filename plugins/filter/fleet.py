@@ -146,12 +146,20 @@ def router_hosts(hostvars: Mapping[str, Any], groups: Mapping[str, Any]) -> list
     return [name for name in groups.get("all", []) if VAR in hostvars[name]]
 
 
-def router_servers_of(router: Mapping[str, Any], host: str) -> list[dict[str, str]]:
-    """[{backend, server}] of a fleet host in a router's plan (what a drain takes out of rotation)."""
+def router_host_servers(hostvars: Mapping[str, Any], router_host: str, host: str) -> list[dict[str, str]]:
+    """[{backend, server}] of fleet host `host` on router `router_host` (what a drain takes out
+    of rotation), from that host's own plan: hostvars | router_host_servers(router, host)."""
     vllm_fleet()
-    from vllm_fleet.serving.router import servers_of
+    from vllm_fleet.serving.router import VAR, RouterError, fleet_member, host_servers
 
-    return servers_of(_plain(router), str(host))
+    member = fleet_member(str(host), _fleet_vars(hostvars[host]), _plain(hostvars[host]["group_names"]),
+                          _plain(hostvars[host].get("ansible_host")))
+    if member is None:
+        return []
+    try:
+        return host_servers(str(router_host), _plain(hostvars[router_host].get(VAR)) or {}, member)
+    except RouterError as exc:
+        raise AnsibleFilterError(f"{exc} (run `vllm-fleet lint` on the inventory)") from None
 
 
 def router_sessions(show_stat: str, servers: list[Mapping[str, Any]]) -> int:
@@ -236,7 +244,7 @@ class FilterModule:
             "router_plan": router_plan,
             "router_hosts": router_hosts,
             "router_keys": router_keys,
-            "router_servers_of": router_servers_of,
+            "router_host_servers": router_host_servers,
             "router_sessions": router_sessions,
             "serve_args": serve_args,
             "serve_env": serve_env,

@@ -12,7 +12,7 @@ import yaml
 from vllm_fleet.cli import main
 from vllm_fleet.serving.args import served_model_name
 from vllm_fleet.serving.host import plan_host
-from vllm_fleet.serving.router import RouterError, fleet_member, plan_router, servers_of, sessions
+from vllm_fleet.serving.router import RouterError, fleet_member, host_servers, plan_router, sessions
 
 GPU = {"name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0", "memory_mib": 81559, "count": 2}
 BASE = {"vllm_fleet_profile": "hopper", "vllm_fleet_cpu_arch": "x86_64", "vllm_fleet_driver_branch": 580,
@@ -30,17 +30,18 @@ def fleet(*members):
 
 def test_every_instance_of_every_routed_host_is_a_server() -> None:
     two = [{"name": "gpu0", "gpus": [0], "port": 8000}, {"name": "gpu1", "gpus": [1], "port": 8001}]
-    plan = plan_router("r1", {}, fleet(
-        member("h1", ansible_host="10.0.0.1", vllm_fleet_bind_address="0.0.0.0", vllm_fleet_instances=two),
-        member("h2", vllm_fleet_bind_address="10.0.0.2", vllm_fleet_instances=two)))
+    hosts = fleet(member("h1", ansible_host="10.0.0.1", vllm_fleet_bind_address="0.0.0.0", vllm_fleet_instances=two),
+                  member("h2", vllm_fleet_bind_address="10.0.0.2", vllm_fleet_instances=two))
+    plan = plan_router("r1", {}, hosts)
     [listener] = plan.listeners
     assert listener.port == 8443 and listener.model == served_model_name(plan_host(BASE).serving)
     got = [(s.name, s.address, s.port, s.tls) for s in listener.servers]
     # A wildcard bind is reached at the inventory's address; a specific one at itself.
     assert got == [("h1_gpu0", "10.0.0.1", 8000, True), ("h1_gpu1", "10.0.0.1", 8001, True),
                    ("h2_gpu0", "10.0.0.2", 8000, True), ("h2_gpu1", "10.0.0.2", 8001, True)]
-    assert servers_of(plan.as_dict(), "h2") == [{"backend": listener.backend, "server": "h2_gpu0"},
-                                                {"backend": listener.backend, "server": "h2_gpu1"}]
+    # A drain finds a host's servers from the host's own plan, by the names the router's plan gives.
+    assert host_servers("r1", {}, hosts["h2"]) == [
+        {"backend": listener.backend, "server": "h2_gpu0"}, {"backend": listener.backend, "server": "h2_gpu1"}]
 
 
 def test_only_the_named_groups_are_routed_and_the_host_name_is_the_fallback_address() -> None:
@@ -50,6 +51,8 @@ def test_only_the_named_groups_are_routed_and_the_host_name_is_the_fallback_addr
     [listener] = plan.listeners
     assert listener.port == 9443
     assert [(s.host, s.address) for s in listener.servers] == [("s1.example.net", "s1.example.net")]
+    # A host the router does not route has nothing to drain there.
+    assert host_servers("r1", {"groups": ["spark"]}, member("h1", vllm_fleet_bind_address="0.0.0.0")) == []
 
 
 def test_a_loopback_host_cannot_be_routed_and_the_message_says_what_to_set() -> None:

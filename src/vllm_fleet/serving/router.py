@@ -97,15 +97,32 @@ def fleet_member(name: str, fleet_vars: Mapping[str, Any], groups: Any, ansible_
                        ansible_host=str(ansible_host) if ansible_host else None)
 
 
-def servers_of(plan: Mapping[str, Any], host: str) -> list[dict[str, str]]:
-    """[{backend, server}] of a fleet host in a router's plan (RouterPlan.as_dict()): what a drain
-    takes out of rotation on that router."""
-    return [{"backend": li["backend"], "server": s["name"]}
-            for li in plan["listeners"] for s in li["servers"] if s["host"] == host]
-
-
 def safe_name(text: str) -> str:
     return _UNSAFE.sub("_", text)
+
+
+def backend_name(model: str) -> str:
+    return safe_name(f"model_{model}")
+
+
+def server_name(host: str, instance: str) -> str:
+    return safe_name(f"{host}_{instance}")
+
+
+def _routes(settings: Mapping[str, Any], member: FleetMember) -> bool:
+    groups = settings.get("groups")
+    return groups is None or bool(set(groups) & set(member.groups))
+
+
+def host_servers(router_name: str, router: Any, member: FleetMember) -> list[dict[str, str]]:
+    """[{backend, server}] of one fleet host on one router: what a drain takes out of rotation.
+    The names plan_router gives, from the host's own plan: an upgrade drains each host without
+    planning the whole fleet again."""
+    settings = _settings(router_name, router)
+    if not _routes(settings, member) or reach_address(member) is None:
+        return []
+    backend = backend_name(served_model_name(member.plan.serving))
+    return [{"backend": backend, "server": server_name(member.name, inst.name)} for inst in member.plan.instances]
 
 
 def reach_address(member: FleetMember) -> str | None:
@@ -137,7 +154,7 @@ def plan_router(name: str, router: Any, fleet: Mapping[str, FleetMember]) -> Rou
     """
     settings = _settings(name, router)
     groups = settings.get("groups")
-    routed = [m for m in fleet.values() if groups is None or set(groups) & set(m.groups)]
+    routed = [m for m in fleet.values() if _routes(settings, m)]
     where = f"the groups {', '.join(groups)}" if groups is not None else "the inventory"
     if not routed:
         raise RouterError(f"router {name} has no fleet host to route to: {where} hold(s) no host with a "
@@ -152,7 +169,7 @@ def plan_router(name: str, router: Any, fleet: Mapping[str, FleetMember]) -> Rou
         model = served_model_name(member.plan.serving)
         for inst in member.plan.instances:
             by_model.setdefault(model, []).append(RouterServer(
-                name=safe_name(f"{member.name}_{inst.name}"), host=member.name, instance=inst.name,
+                name=server_name(member.name, inst.name), host=member.name, instance=inst.name,
                 address=address, port=inst.port, tls=inst.proxied))
     ports = dict(settings.get("ports") or {})
     if len(by_model) > 1:
@@ -161,7 +178,7 @@ def plan_router(name: str, router: Any, fleet: Mapping[str, FleetMember]) -> Rou
             raise RouterError(f"router {name} routes {len(by_model)} models ({', '.join(sorted(by_model))}), each on its "
                               f"own port: give {', '.join(missing)} a port in {VAR}.ports")
     default_port = int(settings.get("port") or DEFAULT_PORT)
-    listeners = [RouterListener(model=m, port=int(ports.get(m, default_port)), backend=safe_name(f"model_{m}"),
+    listeners = [RouterListener(model=m, port=int(ports.get(m, default_port)), backend=backend_name(m),
                                 servers=servers) for m, servers in sorted(by_model.items())]
     seen: dict[int, str] = {}
     for li in listeners:
