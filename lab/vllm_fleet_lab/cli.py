@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"host N serves real vLLM (CPU build, scripted tiny model) instead of the "
                            f"stand-in; 0: none (default {REAL_VLLM_HOST_INDEX})")
     p_up.add_argument("--no-router", dest="router", action="store_false",
-                      help="leave out the router host (HAProxy in front of hosts 2 and 3)")
+                      help="leave out the router host (HAProxy in front of hosts 1 and 2)")
     p_up.add_argument("--reset", action="store_true",
                       help="recreate the hosts from scratch (mirror, registry and caches are kept)")
     p_up.set_defaults(func=_up)

@@ -115,14 +115,15 @@ ARM64_SPARK = HostRole("spark", "spark", "gb10", 1, (SPARK_STANDIN_WAIVERS[1],),
 
 
 # The router (`lab up` makes it unless --no-router): a host without GPUs in group `router`, with
-# HAProxy in front of the hosts of group `routed`: host 2 (a hopper stand-in, which the lab binds
-# on all addresses behind its proxy, with the key) and host 3 (the Spark stand-in, bound so by
-# the example's spark group). Both serve the same model, so the router has one address for it.
+# HAProxy in front of the hosts of group `routed`: hosts 1 and 2, the hopper stand-ins, which the
+# lab binds on all addresses behind their proxies, with the key. One profile, so one model with
+# one context length behind the router's one address (the Spark serves the same model with a
+# shorter one: lint warns about such a mix, VF502), and the upgrade drill drains both in turn.
 ROUTER_HOST_INDEX = 0
 ROUTER_HOST_OCTET = 10
 ROUTER = HostRole("router", "", "", 0)
 ROUTED_GROUP = "routed"
-ROUTED_HOST_INDEXES = (2, 3)
+ROUTED_HOST_INDEXES = (1, 2)
 
 
 def host_name(index: int) -> str:

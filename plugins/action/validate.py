@@ -26,6 +26,7 @@ class ActionModule(ActionBase):
         from vllm_fleet.lint.run import check_fleet_vars
         from vllm_fleet.rules import ERROR, INFO, WARNING
         from vllm_fleet.serving.host import is_fleet_host
+        from vllm_fleet.serving.router import MIXED_RULE
         from vllm_fleet.serving.router import RULE as ROUTER_RULE
         from vllm_fleet.serving.router import VAR as ROUTER_VAR
         from vllm_fleet.serving.router import RouterError
@@ -47,10 +48,13 @@ class ActionModule(ActionBase):
                 # not they are in this run (`-l router` reconfigures the routers alone).
                 router_hosts.append(host)
                 try:
-                    hostvars_util.router_plan(hostvars, host, task_vars.get("groups") or {})
+                    plan = hostvars_util.router_plan(hostvars, host, task_vars.get("groups") or {})
                 except RouterError as exc:
                     errors += 1
                     lines.append(f"host={host} var={ROUTER_VAR}: error {ROUTER_RULE}: {exc}")
+                    continue
+                warnings += len(plan["warnings"])
+                lines += [f"host={host} var={ROUTER_VAR}: warning {MIXED_RULE}: {text}" for text in plan["warnings"]]
                 continue
             if not is_fleet_host(fleet) and not unresolved:
                 continue

@@ -1,4 +1,4 @@
-"""A client of the lab's router (HAProxy on vllm-fleet-lab-router, in front of hosts 2 and 3):
+"""A client of the lab's router (HAProxy on vllm-fleet-lab-router, in front of hosts 1 and 2):
 its address and key, the servers' states from its runtime API, and a client loop that counts the
 requests it loses, for the router tests and the upgrade drill."""
 
@@ -17,7 +17,6 @@ from tests.lab.drills import H2
 from vllm_fleet_lab.config import ROUTER_HOST_INDEX, host_name
 
 ROUTER = host_name(ROUTER_HOST_INDEX)
-SPARK = "vllm-fleet-lab-3"
 ADMIN = "socat stdio UNIX-CONNECT:/run/haproxy/admin.sock"
 
 
@@ -31,7 +30,7 @@ class Edge:
 
 
 def edge_of(lab, tmp: Path) -> Edge:
-    """The router's address for the model hosts 2 and 3 serve, the key, and its certificate."""
+    """The router's address for the model hosts 1 and 2 serve, the key, and its certificate."""
     ca = tmp / "router.pem"
     ca.write_text(lab.host(ROUTER).file("/etc/haproxy/vllm-fleet/router.pem").content_string)
     # What the role deployed on a routed host: the model clients ask for and its context length.

@@ -1,4 +1,4 @@
-"""The lab's router (HAProxy on vllm-fleet-lab-router, in front of hosts 2 and 3), as a client
+"""The lab's router (HAProxy on vllm-fleet-lab-router, in front of hosts 1 and 2), as a client
 of the fleet sees it: the smoke suite through the router's one address, the key at the edge,
 and the requests a client loop loses while an instance is killed and while the router restarts.
 The drain of a host during a rolling upgrade is test_upgrade_rollback's."""
@@ -13,8 +13,8 @@ import time
 import httpx
 import pytest
 
-from tests.lab.drills import H2
-from tests.lab.router_client import ADMIN, ROUTER, SPARK, Edge, edge_of, router_servers, under_load, wait_router_up
+from tests.lab.drills import H1, H2
+from tests.lab.router_client import ADMIN, ROUTER, Edge, edge_of, router_servers, under_load, wait_router_up
 from tests.lab.site_run import failed_messages, failures
 
 pytestmark = pytest.mark.lab
@@ -28,7 +28,7 @@ def edge(first_converge, fresh_lab, tmp_path_factory) -> Edge:
 
 def test_the_smoke_suite_passes_through_the_routers_one_address(edge, fresh_lab, tmp_path) -> None:
     servers = wait_router_up(fresh_lab)
-    assert sorted(servers) == [f"{H2}_main", f"{SPARK}_main"], servers
+    assert sorted(servers) == [f"{H1}_main", f"{H2}_main"], servers
     key = tmp_path / "key"
     key.write_text(edge.key)
     out = tmp_path / "smoke.json"
@@ -56,7 +56,7 @@ def test_the_edge_wants_the_key_but_health_does_not(edge, fresh_lab) -> None:
 
 def test_a_killed_instance_costs_the_client_at_most_its_request_in_flight(edge, fresh_lab) -> None:
     """Host 2's container is killed under a client loop: the host's proxy then answers 502, which
-    the router sends to host 3 instead; only a request on the wire at the kill can be lost."""
+    the router sends to host 1 instead; only a request on the wire at the kill can be lost."""
     wait_router_up(fresh_lab)
     host = fresh_lab.host(H2)
     loop = under_load(edge, lambda: host.check_output("docker kill vllm-main"), before=3, after=8)

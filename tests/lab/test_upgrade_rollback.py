@@ -226,8 +226,8 @@ def test_good_release_goes_host_by_host_then_rollback_restores(hopper_converged,
     before = {n: snapshot(h) for n, h in hosts.items()}
     verified = {n: release(h) for n, h in hosts.items()}
 
-    # Host 2 is behind the lab's router (with host 3): the upgrade drains it there first, so a
-    # client of the router loses nothing while it restarts.
+    # Both hosts are behind the lab's router: the upgrade drains each there before it restarts
+    # it, so a client of the router loses nothing while the other serves.
     wait_router_up(fresh_lab)
     with ClientLoop(edge_of(fresh_lab, tmp_path)) as client:
         r = run_play("upgrade.yml", inventory, tmp_path / "upgrade", limit=STANDIN_HOPPER,
@@ -238,8 +238,8 @@ def test_good_release_goes_host_by_host_then_rollback_restores(hopper_converged,
     assert client.sent > 20 and client.failed == [], client.failed
     drained = [(e["event_data"]["host"], e["event_data"]["res"]["item"]["server"]) for e in r.events
                if e.get("event") == "runner_item_on_ok" and e["event_data"].get("task") == "Set the servers to drain"]
-    assert drained == [(H2, f"{H2}_main")], drained
-    assert router_servers(fresh_lab)[f"{H2}_main"] == "UP"
+    assert drained == [(H1, f"{H1}_main"), (H2, f"{H2}_main")], drained
+    assert router_servers(fresh_lab) == {f"{H1}_main": "UP", f"{H2}_main": "UP"}
     after = {n: snapshot(h) for n, h in hosts.items()}
     for n, h in hosts.items():
         assert after[n]["image"].endswith(good), after[n]["image"]

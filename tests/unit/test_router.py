@@ -124,3 +124,13 @@ def test_lint_checks_a_router_group_and_does_not_call_it_an_unprofiled_host(tmp_
         (tmp_path / "group_vars" / "hopper.yml").read_text()
         + yaml.safe_dump({"vllm_fleet_bind_address": "0.0.0.0", "vllm_fleet_api_key": "k" * 20}))
     assert main(["lint", str(tmp_path)]) == 0, capsys.readouterr().out
+
+
+def test_a_model_with_two_context_lengths_behind_one_address_is_a_warning() -> None:
+    short = {"serving": {"max_model_len": 65536}}
+    plan = plan_router("r1", {}, fleet(member("h1", vllm_fleet_bind_address="0.0.0.0"),
+                                       member("h2", vllm_fleet_bind_address="0.0.0.0", vllm_fleet_overrides=short)))
+    [warning] = plan.warnings
+    assert "different max_model_len (65536: h2; 262144: h1)" in warning and "longer than 65536 tokens" in warning
+    assert plan_router("r1", {}, fleet(member("h1", vllm_fleet_bind_address="0.0.0.0"),
+                                       member("h2", vllm_fleet_bind_address="0.0.0.0"))).warnings == []

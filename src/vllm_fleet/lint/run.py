@@ -16,7 +16,7 @@ from vllm_fleet.inventory import Inventory, ResolvedHost, locate
 from vllm_fleet.lint import membership
 from vllm_fleet.lint.check import SCHEMA_RULE, check_fleet_vars, encrypted_file_note
 from vllm_fleet.lint.unknown import TEMPLATE_MARKERS, find_unknown
-from vllm_fleet.rules import ERROR, INFO, SEVERITY_ORDER, Violation, schema
+from vllm_fleet.rules import ERROR, INFO, SEVERITY_ORDER, WARNING, Violation, schema
 from vllm_fleet.serving import router
 
 __all__ = ["SCHEMA_RULE", "Located", "check_fleet_vars", "fleet_vars", "in_scope", "lint_inventory"]
@@ -137,12 +137,13 @@ def router_plan(inventory: Inventory, host: ResolvedHost) -> router.RouterPlan:
 
 
 def _router_findings(inventory: Inventory, host: ResolvedHost, where: _Locator) -> list[Located]:
-    """VF501 when a router host cannot route."""
+    """VF501 when a router host cannot route, VF502 for what surprises its clients."""
     try:
-        router_plan(inventory, host)
+        plan = router_plan(inventory, host)
     except router.RouterError as exc:
         return [Located(Violation(router.RULE, ERROR, host.name, router.VAR, str(exc)), *where(host, router.VAR))]
-    return []
+    return [Located(Violation(router.MIXED_RULE, WARNING, host.name, router.VAR, text), *where(host, router.VAR))
+            for text in plan.warnings]
 
 
 def lint_inventory(inventory: Inventory) -> tuple[list[Located], int]:

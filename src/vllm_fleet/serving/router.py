@@ -22,8 +22,10 @@ from vllm_fleet.serving.host import HostPlan, plan_host
 from vllm_fleet.serving.profiles import ProfileError
 
 VAR = "vllm_fleet_router"
-# Lint's and validate.yml's rule id for a router that cannot route.
+# Lint's and validate.yml's rule ids: a router that cannot route (error), one whose hosts
+# serve a model with different context lengths (warning).
 RULE = "VF501"
+MIXED_RULE = "VF502"
 # Where clients reach the router when the inventory names no port (TLS, so not 443's privilege).
 DEFAULT_PORT = 8443
 # HAProxy names backends and servers with letters, digits and - _ . :
@@ -72,6 +74,8 @@ class RouterListener:
 class RouterPlan:
     groups: list[str] | None
     listeners: list[RouterListener]
+    # Sentences on what works but surprises clients (MIXED_RULE).
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -160,6 +164,7 @@ def plan_router(name: str, router: Any, fleet: Mapping[str, FleetMember]) -> Rou
         raise RouterError(f"router {name} has no fleet host to route to: {where} hold(s) no host with a "
                           f"vllm_fleet_profile; name the groups of serving hosts in {VAR}.groups")
     by_model: dict[str, list[RouterServer]] = {}
+    limits: dict[str, dict[int, list[str]]] = {}
     for member in sorted(routed, key=lambda m: m.name):
         address = reach_address(member)
         if address is None:
@@ -167,6 +172,8 @@ def plan_router(name: str, router: Any, fleet: Mapping[str, FleetMember]) -> Rou
                 f"router {name} cannot reach {member.name}: its instances listen on {member.plan.bind_address} only. "
                 f"Set vllm_fleet_bind_address (with vllm_fleet_api_key) for it, or leave its groups out of {VAR}.groups")
         model = served_model_name(member.plan.serving)
+        limit = int(member.plan.serving["serving"].get("max_model_len") or 0)
+        limits.setdefault(model, {}).setdefault(limit, []).append(member.name)
         for inst in member.plan.instances:
             by_model.setdefault(model, []).append(RouterServer(
                 name=server_name(member.name, inst.name), host=member.name, instance=inst.name,
@@ -186,7 +193,13 @@ def plan_router(name: str, router: Any, fleet: Mapping[str, FleetMember]) -> Rou
             raise RouterError(f"router {name} would serve {seen[li.port]} and {li.model} on one port, {li.port}; "
                               f"give each its own in {VAR}.ports")
         seen[li.port] = li.model
-    return RouterPlan(groups=list(groups) if groups is not None else None, listeners=listeners)
+    warnings = [
+        f"router {name} sends {model} to hosts with different max_model_len ("
+        + "; ".join(f"{limit}: {', '.join(hosts)}" for limit, hosts in sorted(by_limit.items()))
+        + f"): a request longer than {min(by_limit)} tokens fails or not depending on the host it reaches. "
+          "Give them one max_model_len (vllm_fleet_overrides), or route them in separate routers"
+        for model, by_limit in sorted(limits.items()) if len(by_limit) > 1]
+    return RouterPlan(groups=list(groups) if groups is not None else None, listeners=listeners, warnings=warnings)
 
 
 def sessions(show_stat: str, servers: list[Mapping[str, str]]) -> int:
