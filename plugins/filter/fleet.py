@@ -150,14 +150,13 @@ def router_host_servers(hostvars: Mapping[str, Any], router_host: str, host: str
     """[{backend, server}] of fleet host `host` on router `router_host` (what a drain takes out
     of rotation), from that host's own plan: hostvars | router_host_servers(router, host)."""
     vllm_fleet()
-    from vllm_fleet.serving.router import VAR, RouterError, fleet_member, host_servers
+    from vllm_fleet.serving.router import RouterError, host_servers
 
-    member = fleet_member(str(host), _fleet_vars(hostvars[host]), _plain(hostvars[host]["group_names"]),
-                          _plain(hostvars[host].get("ansible_host")))
+    member = hostvars_util.fleet_member(hostvars, str(host))
     if member is None:
         return []
     try:
-        return host_servers(str(router_host), _plain(hostvars[router_host].get(VAR)) or {}, member)
+        return host_servers(str(router_host), hostvars_util.router_settings(hostvars, str(router_host)), member)
     except RouterError as exc:
         raise AnsibleFilterError(f"{exc} (run `vllm-fleet lint` on the inventory)") from None
 
