@@ -37,6 +37,13 @@ def _paths(out: Path) -> dict[str, str]:
     }
 
 
+def _contract_play(name: str, hosts: str, tasks: list[dict]) -> dict:
+    """A play of render.yml: the contract mapping the collection's playbooks use (inventory ->
+    role variables), no facts."""
+    return {"name": name, "hosts": hosts, "gather_facts": False,
+            "vars_files": [str(REPO / "playbooks" / "vars" / "contract.yml")], "tasks": tasks}
+
+
 @pytest.fixture(scope="session")
 def contract(tmp_path_factory) -> tuple[Path, list[str], Path]:
     """The contract inventory (example + generated hosts) and where each host's files are rendered."""
@@ -82,32 +89,19 @@ def rendered(tmp_path_factory, contract) -> dict[str, Path]:
     playbook.write_text(
         yaml.safe_dump(
             [
-                {
-                    "name": "Render the vllm role's files",
-                    "hosts": "all:!router",
-                    "gather_facts": False,
-                    # The contract mapping the collection's playbooks use: inventory -> role variables.
-                    "vars_files": [str(REPO / "playbooks" / "vars" / "contract.yml")],
-                    "tasks": [
-                        {"name": "Check the serving configuration", "ansible.builtin.include_role": {
-                            "name": "vllm_fleet.fleet.vllm", "tasks_from": "assert.yml"}},
-                        {"name": "Render", "ansible.builtin.include_role": {
-                            "name": "vllm_fleet.fleet.vllm", "tasks_from": "render.yml"}},
-                    ],
-                },
-                {
-                    "name": "Render the router's configuration",
-                    "hosts": "router",
-                    "gather_facts": False,
-                    "vars_files": [str(REPO / "playbooks" / "vars" / "contract.yml")],
-                    "tasks": [
-                        {"name": "Plan", "ansible.builtin.include_role": {
-                            "name": "vllm_fleet.fleet.router", "tasks_from": "plan.yml", "public": True}},
-                        {"name": "Render", "ansible.builtin.template": {
-                            "src": str(REPO / "roles" / "router" / "templates" / "haproxy.cfg.j2"),
-                            "dest": "{{ router_out }}/haproxy.cfg", "mode": "0644"}},
-                    ],
-                },
+                _contract_play("Render the vllm role's files", "all:!router", [
+                    {"name": "Check the serving configuration", "ansible.builtin.include_role": {
+                        "name": "vllm_fleet.fleet.vllm", "tasks_from": "assert.yml"}},
+                    {"name": "Render", "ansible.builtin.include_role": {
+                        "name": "vllm_fleet.fleet.vllm", "tasks_from": "render.yml"}},
+                ]),
+                _contract_play("Render the router's configuration", "router", [
+                    {"name": "Plan", "ansible.builtin.include_role": {
+                        "name": "vllm_fleet.fleet.router", "tasks_from": "plan.yml", "public": True}},
+                    {"name": "Render", "ansible.builtin.template": {
+                        "src": str(REPO / "roles" / "router" / "templates" / "haproxy.cfg.j2"),
+                        "dest": "{{ router_out }}/haproxy.cfg", "mode": "0644"}},
+                ]),
             ]
         )
     )
