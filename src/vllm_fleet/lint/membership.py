@@ -14,7 +14,6 @@ from vllm_fleet.lint.check import UNPROFILED_RULE
 from vllm_fleet.rules import ERROR, INFO, Violation
 from vllm_fleet.rules.schema import NAMESPACE
 from vllm_fleet.serving.host import is_fleet_host
-from vllm_fleet.serving.router import VAR as ROUTER_VAR
 
 _NAMES_SHOWN = 5
 
@@ -26,8 +25,7 @@ def in_scope(host: ResolvedHost) -> bool:
 def unprofiled(inventory: Inventory, host: ResolvedHost) -> tuple[Violation, str] | None:
     """VF002 and the file to point at, for a non-fleet host with fleet variables of its own."""
     outside = inventory.vars_outside_all(host.name)
-    # A router host's own variable makes it a router, not a fleet host without a profile.
-    fleet = sorted(k for k in outside if isinstance(k, str) and k.startswith(NAMESPACE) and k != ROUTER_VAR)
+    fleet = sorted(k for k in outside if isinstance(k, str) and k.startswith(NAMESPACE))
     if not fleet:
         return None
     files = sorted({outside[k] for k in fleet if outside[k]})
