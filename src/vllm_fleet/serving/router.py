@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any, Mapping
 
 from jsonschema import Draft202012Validator
@@ -139,10 +140,16 @@ def reach_address(member: FleetMember) -> str | None:
     return bind
 
 
+@lru_cache(maxsize=1)
+def _validator() -> Draft202012Validator:
+    # Read once: an upgrade asks for each host's servers on each router.
+    return Draft202012Validator(schema_json("router.schema.json"))
+
+
 def _settings(name: str, router: Any) -> Mapping[str, Any]:
     if router is None:
         return {}
-    error = best_match(Draft202012Validator(schema_json("router.schema.json")).iter_errors(router))
+    error = best_match(_validator().iter_errors(router))
     if error is not None:
         where = "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
         raise RouterError(f"{VAR}{where} of router {name}: {error.message}")
