@@ -5,6 +5,7 @@ what a CPU cannot do (lab/real-vllm/cpu-profile.yml). These are lab figures on C
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -28,10 +29,16 @@ def real(first_converge, fresh_lab) -> dict:
             "standin": fresh_lab.host(H1)}
 
 
-def _options(args_file: str) -> list[str]:
-    """The `docker run` options of an .args file: everything before the image reference."""
-    lines = args_file.splitlines()
-    return lines[:next(i for i, line in enumerate(lines) if "@sha256:" in line)]
+def _options(host) -> list[str]:
+    """The `docker run` options of the instance's .args file (everything before the image
+    reference), its --publish held to the instance's manifest and then left out: a host behind
+    the proxy publishes on another port than one that is not."""
+    lines = host.file("/etc/vllm-fleet/main.args").content_string.splitlines()
+    options = lines[:next(i for i, line in enumerate(lines) if "@sha256:" in line)]
+    backend = urlsplit(json.loads(host.file("/etc/vllm-fleet/main.json").content_string)["backend_url"])
+    at = options.index("--publish")
+    assert options[at + 1].rsplit(":", 1)[0] == f"{backend.hostname}:{backend.port}", (options[at + 1], backend)
+    return options[:at] + options[at + 2:]
 
 
 def test_the_same_role_runs_real_vllm_with_the_derived_profile(real) -> None:
@@ -41,8 +48,7 @@ def test_the_same_role_runs_real_vllm_with_the_derived_profile(real) -> None:
     config = resolve_serving("hopper", overrides)
     assert inspect["Config"]["Cmd"] == serve_args(config)
     # Same unit, same wrapper, same docker options as a stand-in host of the group.
-    assert _options(host.file("/etc/vllm-fleet/main.args").content_string) == \
-        _options(real["standin"].file("/etc/vllm-fleet/main.args").content_string)
+    assert _options(host) == _options(real["standin"])
     for path in ("/etc/systemd/system/vllm@.service", "/usr/local/libexec/vllm-fleet/vllm-run"):
         assert host.file(path).content_string == real["standin"].file(path).content_string
     version = json.loads(host.check_output("curl -sf http://127.0.0.1:8000/version"))

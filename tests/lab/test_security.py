@@ -202,6 +202,13 @@ if [ "$1" = run ]; then
   shift
   id=$(docker create "$@") || exit $?
   docker inspect "$id" > {WORK}/prefetch-inspect.json
+  # Starts once the sampler has recorded this command line and the container's inspect, so that
+  # the test's check that it sampled them is not a race with a quick download. (The brackets keep
+  # these greps' own command lines, which ps samples too, from matching.)
+  i=0
+  until grep -q -e '--entrypoint[ ]hf' {WORK}/samples && grep -q '["]Id["]: ["]'"$id" {WORK}/samples || [ $i -ge 300 ]; do
+    sleep 0.1; i=$((i + 1))
+  done
   exec docker start -a "$id"
 fi
 exec docker "$@"
@@ -248,8 +255,9 @@ def test_hf_token_never_shows_while_the_prefetch_runs(first_converge, fresh_lab,
     assert "HF_TOKEN_PATH=/run/secrets/vllm-fleet/hf-token" in env and not [e for e in env if e.startswith("HF_TOKEN=")], env
     samples = f"{WORK}/samples"
     # The sampler ran all along: it saw the prefetch's docker command and the containers.
-    assert host.run(f"grep -q -e '--entrypoint hf' {samples} && grep -q '\"Id\"' {samples}").rc == 0, \
-        "the sampler did not see the prefetch running"
+    container = json.loads(recorded)[0]["Id"]
+    assert host.run(f"grep -q -e '--entrypoint[ ]hf' {samples} && grep -q '[\"]Id[\"]: [\"]{container}' {samples}").rc == 0, \
+        "the sampler did not see the prefetch's command line and container"
     places = {"the Ansible output at -vvv": text, "the task results": events, "the prefetch container's inspect": recorded}
     assert _leaks(places, {"the HF token": token}) == []
     assert _count_on_host(host, f"cat {samples}", PREFETCH_TOKEN) == 0, "the HF token shows in ps or in docker inspect"
