@@ -14,6 +14,12 @@ PIP_EXTRA=()
 if [[ -n "${TORCH_CPU_INDEX:-}" ]]; then PIP_EXTRA=(--extra-index-url "$TORCH_CPU_INDEX"); fi
 STAMP="$VENV/.vllm-fleet-installed-$VLLM_VERSION"
 
+# The lab tests and the real-vLLM tests run side by side (pytest-xdist) and both want the venv:
+# the second waits for the first's install, then finds the stamp.
+mkdir -p "$(dirname "$VENV")"
+exec 9>"$VENV.lock"
+flock 9
+
 if [[ -f "$STAMP" ]]; then
   echo "real-vllm: already installed in $VENV ($(cat "$STAMP"))"
   exit 0

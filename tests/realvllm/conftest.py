@@ -42,6 +42,8 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_ARCH = "dense"
 # Marker naming the tiny model a test needs real vLLM to serve (see pytest_configure).
 MODEL_MARK = "real_vllm_model"
+# When this session began: a timings file older than that is another session's.
+_STARTED = time.time()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -80,14 +82,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[index] = item
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # Under pytest-xdist the timings are taken in a worker; the file carries them to the summary.
+    if TIMINGS:
+        TIMINGS_FILE.parent.mkdir(parents=True, exist_ok=True)
+        TIMINGS_FILE.write_text(json.dumps(TIMINGS, indent=1) + "\n")
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not TIMINGS:
+    timings = TIMINGS
+    if not timings and TIMINGS_FILE.exists() and TIMINGS_FILE.stat().st_mtime >= _STARTED:
+        timings = json.loads(TIMINGS_FILE.read_text())
+    if not timings:
         return
     terminalreporter.section("real vLLM timings (s)")
-    for key, value in TIMINGS.items():
+    for key, value in timings.items():
         terminalreporter.write_line(f"{key:40s} {value:7.1f}")
-    TIMINGS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    TIMINGS_FILE.write_text(json.dumps(TIMINGS, indent=1) + "\n")
 
 
 @pytest.fixture(scope="session")
