@@ -6,10 +6,15 @@ machine serving the vLLM stand-in (a test double): lab figures, not GPU figures.
 from __future__ import annotations
 
 import asyncio
+import json
+import ssl
+import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import ansible_runner
 import httpx
@@ -35,8 +40,34 @@ def _play(playbook: str, paths: LabPaths, tmp: Path, extravars: dict[str, Any]) 
     return r
 
 
-async def _client(base: str, host: str, model: str, key: str, stop: threading.Event, out: list[Request]) -> None:
-    async with httpx.AsyncClient(base_url=base, timeout=5, headers={"Authorization": f"Bearer {key}"}) as client:
+@dataclass(frozen=True)
+class Target:
+    base: str
+    model: str
+    ca_file: str | None
+
+
+def _target(name: str, address: str, tmp: Path) -> Target:
+    """Where a client on the lab network reaches host `name`'s instance: the scheme, port, served
+    name and CA of the instance's manifest (what the role deployed), at the host's lab address
+    (which its proxy's certificate names)."""
+    def read(path: str) -> str:
+        return subprocess.run(["docker", "exec", name, "cat", path], check=True, capture_output=True, text=True).stdout
+
+    manifest = json.loads(read("/etc/vllm-fleet/main.json"))
+    url = urlsplit(manifest["url"])
+    ca = None
+    if manifest.get("ca_file"):
+        ca = tmp / f"{name}.pem"
+        ca.write_text(read(manifest["ca_file"]))
+    return Target(f"{url.scheme}://{address}:{url.port}", manifest["model"]["served_name"], str(ca) if ca else None)
+
+
+async def _client(target: Target, host: str, key: str, stop: threading.Event, out: list[Request]) -> None:
+    verify = ssl.create_default_context(cafile=target.ca_file) if target.ca_file else True
+    model = target.model
+    async with httpx.AsyncClient(base_url=target.base, timeout=5, verify=verify,
+                                 headers={"Authorization": f"Bearer {key}"}) as client:
         while not stop.is_set():
             start = time.time()
             try:
@@ -48,14 +79,14 @@ async def _client(base: str, host: str, model: str, key: str, stop: threading.Ev
             await asyncio.sleep(0.1)
 
 
-def _load(targets: dict[str, tuple[str, str]], key: str, stop: threading.Event, out: list[Request]) -> None:
+def _load(targets: dict[str, Target], key: str, stop: threading.Event, out: list[Request]) -> None:
     async def main() -> None:
-        await asyncio.gather(*(_client(base, host, model, key, stop, out) for host, (base, model) in targets.items()))
+        await asyncio.gather(*(_client(target, host, key, stop, out) for host, target in targets.items()))
     asyncio.run(main())
 
 
 def _upgrade_under_load(paths: LabPaths, tmp: Path, overrides: dict[str, Any], serial: int,
-                        targets: dict[str, tuple[str, str]], key: str) -> dict[str, Any]:
+                        targets: dict[str, Target], key: str) -> dict[str, Any]:
     requests: list[Request] = []
     stop = threading.Event()
     loader = threading.Thread(target=_load, args=(targets, key, stop, requests))
@@ -84,11 +115,9 @@ def measure() -> list[dict[str, Any]]:
     offline = yaml.safe_load((paths.inventory / "group_vars/all/offline.yml").read_text())["vllm_fleet_overrides"]
     tmp = paths.root / "bench-availability"
     _play("site.yml", paths, tmp / "converge", NETWORK)
-    models = {}
-    for name, address in hosts.items():
-        # The served name is the profile's model id (the fallback group serves another model).
-        resp = httpx.get(f"http://{address}:8000/v1/models", headers={"Authorization": f"Bearer {key}"}, timeout=10)
-        models[name] = (f"http://{address}:8000", resp.json()["data"][0]["id"])
+    # Bound to all addresses, each instance is behind its TLS proxy (and the fallback group serves
+    # another model): the manifests say where and what.
+    models = {name: _target(name, address, tmp) for name, address in hosts.items()}
     results = []
     for serial, label in ((1, "next"), (2, "after-next")):
         digest = build_variant(record, f"release-{label}", [f'LABEL io.vllm-fleet.release="{label}"'])
