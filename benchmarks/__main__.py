@@ -40,6 +40,9 @@ def main() -> int:
         print(f"  batch size {a['serial']}: {a['seconds']:5.1f} s, {a['requests']} requests; served/failed per host: {hosts}")
         print(f"    most hosts down at once {a['max_down']} (target <= {a['serial']}); "
               f"failed requests outside the host's batch {a['outside_batch']} (target 0)")
+        if a["router"]:
+            print(f"    through the router (hosts 1 and 2 behind one address, each drained before its restart): "
+                  f"{a['router']['served']} served, {a['router']['failed']} failed (target 0)")
 
     from benchmarks import bench_control
 

@@ -22,6 +22,8 @@ import yaml
 
 from benchmarks.availability import (Request, down_intervals, failed_outside_batch, max_down_at_once,
                                      per_host, windows_from_events)
+from vllm_fleet.inventory import load_inventory
+from vllm_fleet.lint.run import router_plan
 from vllm_fleet_lab import lab as lab_cycle
 from vllm_fleet_lab.config import LabPaths
 from vllm_fleet_lab.playbook import run_playbook
@@ -30,6 +32,9 @@ from vllm_fleet_lab.variants import build_variant
 # Every host published on the lab network, with the lab's API key (as spark already is): the
 # clients of a fleet come over the network, not over loopback.
 NETWORK = {"vllm_fleet_bind_address": "0.0.0.0", "vllm_fleet_api_key": "{{ vault_vllm_fleet_api_key }}"}
+# The router's certificate (the router role's default) and the label of the requests sent through it.
+ROUTER_CERT = "/etc/haproxy/vllm-fleet/router.pem"
+ROUTED = "through the router"
 FAST_HEALTH = {"vllm_fleet_upgrade_health_retries": 24, "vllm_fleet_upgrade_health_delay": 2}
 
 
@@ -85,12 +90,27 @@ def _load(targets: dict[str, Target], key: str, stop: threading.Event, out: list
     asyncio.run(main())
 
 
+def _router_target(paths: LabPaths, router: str, address: str, tmp: Path) -> Target:
+    """The lab router's one address for the model of the hosts it routes, from its plan (the one
+    the router role renders haproxy.cfg from), with its certificate as CA."""
+    inventory = load_inventory([paths.inventory])
+    listener = router_plan(inventory, inventory.hosts[router]).listeners[0]
+    ca = tmp / "router.pem"
+    ca.write_text(subprocess.run(["docker", "exec", router, "cat", ROUTER_CERT], check=True, capture_output=True,
+                                 text=True).stdout)
+    return Target(f"https://{address}:{listener.port}", listener.model, str(ca))
+
+
 def _upgrade_under_load(paths: LabPaths, tmp: Path, overrides: dict[str, Any], serial: int,
-                        targets: dict[str, Target], key: str) -> dict[str, Any]:
+                        targets: dict[str, Target], key: str, edge: Target | None) -> dict[str, Any]:
     requests: list[Request] = []
+    through_router: list[Request] = []
     stop = threading.Event()
     loader = threading.Thread(target=_load, args=(targets, key, stop, requests))
     loader.start()
+    edge_loader = threading.Thread(target=_load, args=({ROUTED: edge}, key, stop, through_router)) if edge else None
+    if edge_loader:
+        edge_loader.start()
     time.sleep(2)  # a baseline before the first batch
     started = time.monotonic()
     try:
@@ -100,11 +120,13 @@ def _upgrade_under_load(paths: LabPaths, tmp: Path, overrides: dict[str, Any], s
         time.sleep(2)
         stop.set()
         loader.join()
+        if edge_loader:
+            edge_loader.join()
     windows = windows_from_events(r.events)
     spans = down_intervals(requests)
     return {"serial": serial, "seconds": time.monotonic() - started, "per_host": per_host(requests),
             "max_down": max_down_at_once(spans), "outside_batch": len(failed_outside_batch(requests, windows)),
-            "requests": len(requests)}
+            "requests": len(requests), "router": per_host(through_router).get(ROUTED)}
 
 
 def measure() -> list[dict[str, Any]]:
@@ -118,10 +140,12 @@ def measure() -> list[dict[str, Any]]:
     # Bound to all addresses, each instance is behind its TLS proxy (and the fallback group serves
     # another model): the manifests say where and what.
     models = {name: _target(name, address, tmp) for name, address in hosts.items()}
+    router = next((h for h in record["hosts"] if not h["gpus"]), None)
+    edge = _router_target(paths, router["name"], router["address"], tmp) if router else None
     results = []
     for serial, label in ((1, "next"), (2, "after-next")):
         digest = build_variant(record, f"release-{label}", [f'LABEL io.vllm-fleet.release="{label}"'])
         release = {**offline, "image": {**offline["image"], "digest": digest}}
-        results.append(_upgrade_under_load(paths, tmp / f"upgrade-{serial}", release, serial, models, key))
+        results.append(_upgrade_under_load(paths, tmp / f"upgrade-{serial}", release, serial, models, key, edge))
     lab_cycle.up(paths, hosts=lab_cycle.gpu_host_count(record), reset=True)  # leave the lab as `lab up` makes it
     return results
