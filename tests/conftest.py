@@ -20,6 +20,9 @@ from tests.installed import Installed, install
 LAB = Path(__file__).resolve().parent / "lab"
 
 
+# tryfirst: pytest-xdist reads the marks in its own hook of this name (the group becomes part of
+# each test's id there), which would otherwise run before this one.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         stream = "lab" if LAB in Path(item.path).resolve().parents else "suite"
