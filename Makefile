@@ -42,8 +42,9 @@ dist: $(STAMP)
 	$(BIN)/python -m build --wheel --no-isolation --outdir dist .
 	$(BIN)/ansible-galaxy collection build --force --output-path dist .
 
+# BENCH="control availability" runs those parts only (lint, converge, availability, control).
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks $(BENCH)
 
 clean:
 	rm -rf $(VENV) .cache artifacts dist build
