@@ -79,6 +79,9 @@ def _control() -> None:
         print(f"  {r['hosts']} host(s): {r['wall_s']:6.1f} s, controller {r['cpu_s']:6.1f} CPU-s, "
               f"peak {r['memory_mib']:6.0f} MiB, ssh processes {r['ssh']}")
     for label, r in m["variants"].items():
+        if "failed" in r:
+            print(f"  5 hosts, {label:18}: failed: {r['failed']}")
+            continue
         print(f"  5 hosts, {label:18}: {r['wall_s']:6.1f} s, {r['cpu_s']:6.1f} CPU-s, {r['memory_mib']:6.0f} MiB, ssh {r['ssh']}")
     cpu, mem = m["cpu"], m["memory"]
     print(f"  fitted: CPU-s = {cpu.intercept:.1f} + {cpu.slope:.2f} x hosts; memory MiB = {mem.intercept:.0f} + "

@@ -31,3 +31,16 @@ def test_slicing_divides_the_hosts_and_pays_the_constant_per_slice() -> None:
     cpu, memory = Line(10.0, 20.0), Line(100.0, 50.0)
     sliced = plan(cpu, memory, single_host_wall_s=90, hosts=1000, cores=8, forks=50, slices=4)
     assert sliced.hosts == 250 and sliced.cpu_s == pytest.approx(10 + 20 * 250) and sliced.ssh_masters == 250
+
+
+def test_a_variant_site_yml_refuses_is_reported_not_fatal(monkeypatch) -> None:
+    from pathlib import Path
+
+    from benchmarks import bench_control
+
+    def refused(*_args, **_kwargs):
+        raise bench_control.RunFailed("exit 2 [ERROR]: The 'ansible.builtin.add_host' module bypasses the host loop", "")
+
+    monkeypatch.setattr(bench_control, "run", refused)
+    assert bench_control._variant(Path("inv"), ["h1"], {"ANSIBLE_STRATEGY": "free"}) == {
+        "failed": "exit 2 [ERROR]: The 'ansible.builtin.add_host' module bypasses the host loop"}
