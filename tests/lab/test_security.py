@@ -197,16 +197,20 @@ def test_api_key_not_in_converge_output(first_converge, fresh_lab) -> None:
 # Wraps docker for the one prefetch below: `run` becomes create, inspect, start, so the prefetch
 # container's configuration is on record (it runs with --rm and is gone afterwards).
 WORK = "/root/.vllm-fleet-test"
+# What shows that the sampler saw the prefetch: its command line in ps, its container in docker
+# inspect (followed by the container's id). Bracketed so that a grep for them, whose own command
+# line ps samples too, does not match itself.
+SAMPLED_COMMAND = "--entrypoint[ ]hf"
+SAMPLED_CONTAINER = '["]Id["]: ["]'
 RECORDING_DOCKER = f"""#!/bin/sh
 if [ "$1" = run ]; then
   shift
   id=$(docker create "$@") || exit $?
   docker inspect "$id" > {WORK}/prefetch-inspect.json
   # Starts once the sampler has recorded this command line and the container's inspect, so that
-  # the test's check that it sampled them is not a race with a quick download. (The brackets keep
-  # these greps' own command lines, which ps samples too, from matching.)
+  # the test's check that it sampled them is not a race with a quick download.
   i=0
-  until grep -q -e '--entrypoint[ ]hf' {WORK}/samples && grep -q '["]Id["]: ["]'"$id" {WORK}/samples || [ $i -ge 300 ]; do
+  until grep -q -e '{SAMPLED_COMMAND}' {WORK}/samples && grep -q '{SAMPLED_CONTAINER}'"$id" {WORK}/samples || [ $i -ge 300 ]; do
     sleep 0.1; i=$((i + 1))
   done
   exec docker start -a "$id"
@@ -256,7 +260,7 @@ def test_hf_token_never_shows_while_the_prefetch_runs(first_converge, fresh_lab,
     samples = f"{WORK}/samples"
     # The sampler ran all along: it saw the prefetch's docker command and the containers.
     container = json.loads(recorded)[0]["Id"]
-    assert host.run(f"grep -q -e '--entrypoint[ ]hf' {samples} && grep -q '[\"]Id[\"]: [\"]{container}' {samples}").rc == 0, \
+    assert host.run(f"grep -q -e '{SAMPLED_COMMAND}' {samples} && grep -q '{SAMPLED_CONTAINER}{container}' {samples}").rc == 0, \
         "the sampler did not see the prefetch's command line and container"
     places = {"the Ansible output at -vvv": text, "the task results": events, "the prefetch container's inspect": recorded}
     assert _leaks(places, {"the HF token": token}) == []
