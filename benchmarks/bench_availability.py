@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from vllm_fleet.lint.run import router_plan
 from vllm_fleet_lab import lab as lab_cycle
 from vllm_fleet_lab.config import LabPaths
 from vllm_fleet_lab.playbook import run_playbook
+from vllm_fleet_lab.proc import docker
 from vllm_fleet_lab.variants import build_variant
 
 # Every host published on the lab network, with the lab's API key (as spark already is): the
@@ -52,19 +52,21 @@ class Target:
     ca_file: str | None
 
 
+def _read(host: str, path: str) -> str:
+    """A file on a lab host (a container of this machine's Docker engine)."""
+    return docker("exec", host, "cat", path, hint=f"is the lab up, and has site.yml deployed {path} on {host}?")
+
+
 def _target(name: str, address: str, tmp: Path) -> Target:
     """Where a client on the lab network reaches host `name`'s instance: the scheme, port, served
     name and CA of the instance's manifest (what the role deployed), at the host's lab address
     (which its proxy's certificate names)."""
-    def read(path: str) -> str:
-        return subprocess.run(["docker", "exec", name, "cat", path], check=True, capture_output=True, text=True).stdout
-
-    manifest = json.loads(read("/etc/vllm-fleet/main.json"))
+    manifest = json.loads(_read(name, "/etc/vllm-fleet/main.json"))
     url = urlsplit(manifest["url"])
     ca = None
     if manifest.get("ca_file"):
         ca = tmp / f"{name}.pem"
-        ca.write_text(read(manifest["ca_file"]))
+        ca.write_text(_read(name, manifest["ca_file"]))
     return Target(f"{url.scheme}://{address}:{url.port}", manifest["model"]["served_name"], str(ca) if ca else None)
 
 
@@ -96,8 +98,7 @@ def _router_target(paths: LabPaths, router: str, address: str, tmp: Path) -> Tar
     inventory = load_inventory([paths.inventory])
     listener = router_plan(inventory, inventory.hosts[router]).listeners[0]
     ca = tmp / "router.pem"
-    ca.write_text(subprocess.run(["docker", "exec", router, "cat", ROUTER_CERT], check=True, capture_output=True,
-                                 text=True).stdout)
+    ca.write_text(_read(router, ROUTER_CERT))
     return Target(f"https://{address}:{listener.port}", listener.model, str(ca))
 
 
