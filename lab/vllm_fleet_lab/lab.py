@@ -9,6 +9,8 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ from .hub import ensure_hub
 from .inventory import mirror_url, write_inventory
 from .keys import ensure_ssh_key, write_ssh_config
 from .proc import LabError, docker, log, run
-from .realvllm import ensure_tiny_repo
+from .realvllm import ensure_tiny_repo, ensure_venv
 from .realvllm_image import IMAGE_NAME as REAL_IMAGE_NAME
 from .realvllm_image import build_image, publish
 from .repos import build_repositories
@@ -121,15 +123,19 @@ def up(paths: LabPaths, hosts: int = DEFAULT_HOSTS, reset: bool = False, router:
         raise LabError("--hosts must be at least 1.")
     if real_vllm_host < 0:
         raise LabError("--real-vllm-host must be a host number (1, 2, ...) or 0 for none.")
-    with _exclusive(paths):
-        return _up(paths, hosts, reset, real_vllm_host if real_vllm_host <= hosts else 0, router)
+    real_vllm_host = real_vllm_host if real_vllm_host <= hosts else 0
+    with _exclusive(paths), ThreadPoolExecutor(max_workers=1) as background:
+        # A cold install of real vLLM's venv (mostly downloads and unpacking) runs while the base
+        # image, services and hosts are built; the image is made from it once both are done.
+        venv = background.submit(ensure_venv) if real_vllm_host else None
+        return _up(paths, hosts, reset, real_vllm_host, router, venv=venv.result if venv else None)
 
 
-def _real_vllm_image(paths: LabPaths, base: str, port: int) -> dict[str, Any]:
+def _real_vllm_image(paths: LabPaths, base: str, port: int, venv: Path) -> dict[str, Any]:
     """Real vLLM (CPU build) in the lab registry, and the tiny model on the Hub stand-in.
     Cached: the image is rebuilt only when the venv or the recipe changes."""
     started = time.monotonic()
-    image = build_image(base, cache_dir=paths.cache)
+    image = build_image(base, cache_dir=paths.cache, venv=venv)
     digest = publish(image, f"127.0.0.1:{port}")
     ensure_tiny_repo(paths.hub)
     log(f"real vLLM image {registry_address()}/{REAL_IMAGE_NAME}@{digest} "
@@ -138,7 +144,8 @@ def _real_vllm_image(paths: LabPaths, base: str, port: int) -> dict[str, Any]:
             "size_gib": image.uncompressed_bytes / 2**30, "recipe": image.recipe_hash}
 
 
-def _up(paths: LabPaths, hosts: int, reset: bool, real_vllm_host: int, router: bool = True) -> dict[str, Any]:
+def _up(paths: LabPaths, hosts: int, reset: bool, real_vllm_host: int, router: bool = True,
+        venv: Callable[[], Path] | None = None) -> dict[str, Any]:
     started = time.monotonic()
     paths.root.mkdir(parents=True, exist_ok=True)
     ensure_tools(["ssh", "ssh-keygen", "gpg", "dpkg-deb"])
@@ -158,7 +165,7 @@ def _up(paths: LabPaths, hosts: int, reset: bool, real_vllm_host: int, router: b
         ensure_binfmt()  # every time: the registration does not survive a reboot of this machine
         arm64_base = ensure_base_image(paths, DPKG_ARCH)
     digest, context_hash = _standin_image(paths, base, port, previous, arm64_base)
-    real = _real_vllm_image(paths, base, port) if real_vllm_host else {}
+    real = _real_vllm_image(paths, base, port, venv() if venv else ensure_venv()) if real_vllm_host else {}
 
     indexes = list(range(1, hosts + 1)) + ([ROUTER_HOST_INDEX] if router else [])
     wanted = {host_name(i) for i in indexes}

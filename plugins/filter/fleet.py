@@ -199,16 +199,24 @@ def release_review(names: list[str], markers: list[Mapping[str, Any]], kept: lis
                           None if found is None else _plain(found))
 
 
-def release_marker(manifest: Mapping[str, Any], instance: str, stats: list[Mapping[str, Any]], image_id: str,
+def release_checksums(found: Mapping[str, Any], files: list[Mapping[str, Any]], directory: str | None = None) -> list[dict[str, Any]]:
+    """The sha256 of each release file from one find result: its copy in `directory`, or the file on the host."""
+    vllm_fleet()
+    from vllm_fleet.serving.release import release_checksums as checksums
+
+    return checksums(_plain(found), _plain(files), None if directory is None else str(directory))
+
+
+def release_marker(manifest: Mapping[str, Any], instance: str, sums: list[Mapping[str, Any]], image_id: str,
                    at: str, by: str = "smoke") -> dict[str, Any]:
-    """The verified-release marker of `instance` (written after its smoke run passed); `stats`:
-    stat (sha256) results of the kept copies, items from release_files."""
+    """The verified-release marker of `instance` (written after its smoke run passed); `sums`:
+    release_checksums of the kept copies."""
     vllm_fleet()
     from vllm_fleet.serving.release import ReleaseError
     from vllm_fleet.serving.release import release_marker as marker
 
     try:
-        return marker(str(instance), _plain(manifest), _plain(stats), str(image_id or ""), str(at), str(by))
+        return marker(str(instance), _plain(manifest), _plain(sums), str(image_id or ""), str(at), str(by))
     except ReleaseError as exc:
         raise AnsibleFilterError(str(exc)) from None
 
@@ -253,6 +261,7 @@ class FilterModule:
             "preflight_problems": preflight_problems,
             "drifted": drifted,
             "release_files": release_files,
+            "release_checksums": release_checksums,
             "release_review": release_review,
             "release_marker": release_marker,
             "run_owner": run_owner,

@@ -26,9 +26,27 @@ def _files(names=("main",)):
 
 
 def _stats(files, sums: dict[str, str | None]):
-    """A stat loop's results: checksum per file name (None: missing)."""
-    return [{"item": f, "stat": {"exists": sums.get(f["name"]) is not None, "isreg": True,
-                                 "checksum": sums.get(f["name"])}} for f in files]
+    """The checksums the role reads from one find on the host: sha256 per file name (None: missing)."""
+    found = {"files": [{"path": f["path"], "isreg": True, "checksum": sums[f["name"]]}
+                       for f in files if sums.get(f["name"]) is not None]}
+    return release.release_checksums(found, files)
+
+
+def test_checksums_come_from_one_find_of_the_copies_or_the_host_files():
+    files = _files(["a"])
+    kept = "/etc/vllm-fleet/verified/files"
+    found = {"files": [
+        {"path": f"{kept}/a.args", "isreg": True, "checksum": "1" * 64},
+        {"path": "/etc/vllm-fleet/a.args", "isreg": True, "checksum": "2" * 64},
+        {"path": "/etc/vllm-fleet/a.env", "isreg": False, "checksum": "3" * 64},  # not a regular file
+        {"path": "/usr/local/libexec/vllm-fleet/a.args", "isreg": True, "checksum": "4" * 64},  # another dir
+    ]}
+    host = {s["name"]: s["checksum"] for s in release.release_checksums(found, files)}
+    copies = {s["name"]: s["checksum"] for s in release.release_checksums(found, files, kept)}
+    assert host["a.args"] == "2" * 64 and copies["a.args"] == "1" * 64
+    assert host["a.env"] is None and copies["a.env"] is None and host["vllm-run"] is None
+    assert [s["name"] for s in release.release_checksums({}, files)] == [f["name"] for f in files]
+    assert release.release_checksums(found, files)[3] == {"name": "a.args", "instance": "a", "checksum": "2" * 64}
 
 
 def _sums(files, salt=""):

@@ -12,8 +12,8 @@ each as files/<name> (copies) and one marker per instance, <instance>.json, writ
 only after a passing smoke run: its schema, the manifest's config_sha256, the image (reference,
 digest, local id), the sha256 of every file the instance starts from, and when it passed.
 
-The role's tasks gather the facts on the host (stat, slurp, docker inspect, the wrapper's
-fingerprint); the decisions are made here, through the vllm_fleet.fleet filters, so they can be
+The role's tasks gather the facts on the host (one `find` for the checksums, slurp, docker
+inspect, the wrapper's fingerprint); the decisions are made here, through the vllm_fleet.fleet filters, so they can be
 tested without a host."""
 
 from __future__ import annotations
@@ -57,20 +57,34 @@ def release_files(names: Iterable[str], *, unit: str, wrapper: str, entrypoint: 
     return files
 
 
-def release_marker(instance: str, manifest: Mapping[str, Any], stats: Iterable[Mapping[str, Any]], image_id: str,
+def release_checksums(found: Mapping[str, Any] | None, files: Iterable[Mapping[str, Any]],
+                      directory: str | None = None) -> list[dict[str, Any]]:
+    """Each release_files() entry with its sha256 from one `find` result (get_checksum,
+    checksum_algorithm sha256): of its copy <directory>/<name> when `directory` is given, else of
+    the file at its path on the host; None when find did not list it (missing, or not a regular
+    file). One find for all the files: a stat per file cost a module run each, three times a
+    release in every run (https://docs.ansible.com/ansible/latest/collections/ansible/builtin/find_module.html)."""
+    sums = {str(f.get("path")): f.get("checksum") for f in (found or {}).get("files") or []
+            if f.get("isreg", True)}
+    return [{"name": f["name"], "instance": f.get("instance"),
+             "checksum": sums.get(posixpath.join(directory, f["name"]) if directory else f["path"])}
+            for f in files]
+
+
+def release_marker(instance: str, manifest: Mapping[str, Any], sums: Iterable[Mapping[str, Any]], image_id: str,
                    at: str, by: str = "smoke") -> dict[str, Any]:
-    """The marker of `instance`, written after the smoke suite passed on it. `stats`: a stat
-    (sha256) loop over release_files() entries, of the copies being kept; those of the instance
-    (its own and the shared ones) are recorded."""
+    """The marker of `instance`, written after the smoke suite passed on it. `sums`:
+    release_checksums() of the copies being kept; those of the instance (its own and the shared
+    ones) are recorded."""
     image = manifest.get("image") or {}
     if manifest.get("instance") not in (None, instance):
         raise ReleaseError(f"the manifest given for {instance!r} is {manifest.get('instance')!r}'s")
     if not manifest.get("config_sha256") or not image.get("ref"):
         raise ReleaseError(f"the manifest of {instance!r} has no config_sha256 or image reference: it was not "
                            "written by this collection's vllm role")
-    sums = {name: checksum for name, (checksum, owner) in _checksums(stats).items() if owner in (None, instance)}
-    missing = sorted(n for n, c in sums.items() if not c)
-    if missing or not sums:
+    recorded = {name: checksum for name, (checksum, owner) in _checksums(sums).items() if owner in (None, instance)}
+    missing = sorted(n for n, c in recorded.items() if not c)
+    if missing or not recorded:
         raise ReleaseError(f"no checksum of {', '.join(missing) or 'any file'}: {instance!r} cannot be marked verified")
     return {
         "schema": MARKER_SCHEMA,
@@ -78,7 +92,7 @@ def release_marker(instance: str, manifest: Mapping[str, Any], stats: Iterable[M
         "config_sha256": manifest["config_sha256"],
         "model": (manifest.get("model") or {}).get("served_name"),
         "image": {"ref": image["ref"], "digest": image.get("digest"), "id": image_id or None},
-        "files": dict(sorted(sums.items())),
+        "files": dict(sorted(recorded.items())),
         "verified_at": at,
         "verified_by": by,
     }
@@ -117,16 +131,9 @@ def _markers(slurped: Iterable[Mapping[str, Any]]) -> tuple[dict[str, dict[str, 
     return markers, problems
 
 
-def _checksums(stats: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str | None, str | None]]:
-    """name -> (sha256 or None when missing, instance or None when shared), from a stat loop
-    whose items are release_files() entries."""
-    out: dict[str, tuple[str | None, str | None]] = {}
-    for r in stats or []:
-        item = r.get("item") or {}
-        st = r.get("stat") or {}
-        checksum = st.get("checksum") if st.get("exists") and st.get("isreg", True) else None
-        out[str(item.get("name"))] = (checksum, item.get("instance"))
-    return out
+def _checksums(sums: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str | None, str | None]]:
+    """name -> (sha256 or None when missing, instance or None when shared), from release_checksums()."""
+    return {str(s.get("name")): (s.get("checksum") or None, s.get("instance")) for s in sums or []}
 
 
 def _by_name(results: Iterable[Mapping[str, Any]] | None) -> dict[str, Mapping[str, Any]]:
@@ -175,8 +182,8 @@ def review_release(names: Iterable[str], slurped_markers: Iterable[Mapping[str, 
     """A kept release (markers and files/ copies) against the host.
 
     names: the instances the release is read for. slurped_markers: slurp of <dir>/<name>.json per
-    name. kept / current: stat (sha256) of each release_files(names) entry, in files/ and on the
-    host. inspected, fingerprints, need_reload: per instance, `docker inspect <container>`,
+    name. kept / current: release_checksums() of the release_files(names) entries, in files/ and
+    on the host. inspected, fingerprints, need_reload: per instance, `docker inspect <container>`,
     `vllm-run --fingerprint <args>` and systemd's NeedDaemonReload of its unit. found: the
     instances that have a marker in the directory (any outside `names` make the host differ).
 
