@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import ssl
 import threading
 import time
@@ -38,8 +39,8 @@ ROUTED = "through the router"
 FAST_HEALTH = {"vllm_fleet_upgrade_health_retries": 24, "vllm_fleet_upgrade_health_delay": 2}
 
 
-def _play(playbook: str, paths: LabPaths, tmp: Path, extravars: dict[str, Any]) -> ansible_runner.Runner:
-    r = run_playbook(playbook, paths.inventory, tmp, extravars=extravars)
+def _play(playbook: str, inventory: Path, tmp: Path, extravars: dict[str, Any]) -> ansible_runner.Runner:
+    r = run_playbook(playbook, inventory, tmp, extravars=extravars)
     if r.rc != 0:
         raise RuntimeError(f"{playbook} failed on the lab: {r.stats}")
     return r
@@ -102,7 +103,25 @@ def _router_target(paths: LabPaths, router: str, address: str, tmp: Path) -> Tar
     return Target(f"https://{address}:{listener.port}", listener.model, str(ca))
 
 
-def _upgrade_under_load(paths: LabPaths, tmp: Path, overrides: dict[str, Any], serial: int,
+def release_inventory(inventory: Path, old: str, new: str, dest: Path) -> Path:
+    """A copy of the lab's inventory with image digest `old` replaced by `new` wherever it is
+    pinned: a release as a site makes one, by changing the digest in its inventory. (One
+    vllm_fleet_overrides in extra vars would replace each host's own, the fallback host's
+    cuda_major 12 included, and preflight would rightly refuse a CUDA 13 image there.)"""
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(inventory, dest, symlinks=True)
+    changed = 0
+    for path in (p for p in dest.rglob("*") if p.is_file() and not p.is_symlink()):
+        text = path.read_text()
+        if old in text:
+            path.write_text(text.replace(old, new))
+            changed += 1
+    if not changed:
+        raise RuntimeError(f"no file of {inventory} pins {old}: is the lab's inventory the one `lab up` wrote?")
+    return dest
+
+
+def _upgrade_under_load(inventory: Path, tmp: Path, serial: int,
                         targets: dict[str, Target], key: str, edge: Target | None) -> dict[str, Any]:
     requests: list[Request] = []
     through_router: list[Request] = []
@@ -115,8 +134,8 @@ def _upgrade_under_load(paths: LabPaths, tmp: Path, overrides: dict[str, Any], s
     time.sleep(2)  # a baseline before the first batch
     started = time.monotonic()
     try:
-        r = _play("playbooks/upgrade.yml", paths, tmp,
-                  {**NETWORK, **FAST_HEALTH, "vllm_fleet_overrides": overrides, "vllm_fleet_upgrade_serial": serial})
+        r = _play("playbooks/upgrade.yml", inventory, tmp / "run",
+                  {**NETWORK, **FAST_HEALTH, "vllm_fleet_upgrade_serial": serial})
     finally:
         time.sleep(2)
         stop.set()
@@ -135,9 +154,9 @@ def measure() -> list[dict[str, Any]]:
     record = lab_cycle.up(paths, hosts=4)
     hosts = {h["name"]: h["address"] for h in record["hosts"] if h["gpus"]}  # not the router
     key = (paths.root / "api-key").read_text().strip()
-    offline = yaml.safe_load((paths.inventory / "group_vars/all/offline.yml").read_text())["vllm_fleet_overrides"]
+    digest = yaml.safe_load((paths.inventory / "group_vars/all/offline.yml").read_text())["vllm_fleet_overrides"]["image"]["digest"]
     tmp = paths.root / "bench-availability"
-    _play("site.yml", paths, tmp / "converge", NETWORK)
+    _play("site.yml", paths.inventory, tmp / "converge", NETWORK)
     # Bound to all addresses, each instance is behind its TLS proxy (and the fallback group serves
     # another model): the manifests say where and what.
     models = {name: _target(name, address, tmp) for name, address in hosts.items()}
@@ -145,8 +164,9 @@ def measure() -> list[dict[str, Any]]:
     edge = _router_target(paths, router["name"], router["address"], tmp) if router else None
     results = []
     for serial, label in ((1, "next"), (2, "after-next")):
-        digest = build_variant(record, f"release-{label}", [f'LABEL io.vllm-fleet.release="{label}"'])
-        release = {**offline, "image": {**offline["image"], "digest": digest}}
-        results.append(_upgrade_under_load(paths, tmp / f"upgrade-{serial}", release, serial, models, key, edge))
+        new = build_variant(record, f"release-{label}", [f'LABEL io.vllm-fleet.release="{label}"'])
+        work = tmp / f"upgrade-{serial}"
+        inventory = release_inventory(paths.inventory, digest, new, work / "inventory")
+        results.append(_upgrade_under_load(inventory, work, serial, models, key, edge))
     lab_cycle.up(paths, hosts=lab_cycle.gpu_host_count(record), reset=True)  # leave the lab as `lab up` makes it
     return results

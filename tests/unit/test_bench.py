@@ -272,3 +272,20 @@ def test_seed_comparison_ratios() -> None:
     rows = bench.seed_comparison([level], 512)
     assert rows[0]["ratio"] == pytest.approx(1.0)
     assert rows[1]["figure"] == "speculative acceptance" and rows[1]["ratio"] == pytest.approx(1.0)
+
+
+def test_a_release_is_the_lab_inventory_with_the_digest_changed_where_it_is_pinned(tmp_path) -> None:
+    from benchmarks.bench_availability import release_inventory
+
+    old, new = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    inv = tmp_path / "inventory"
+    (inv / "group_vars" / "all").mkdir(parents=True)
+    (inv / "host_vars").mkdir()
+    (inv / "group_vars" / "all" / "offline.yml").write_text(f"vllm_fleet_overrides:\n  image:\n    digest: {old}\n")
+    (inv / "host_vars" / "h4.yml").write_text(f"vllm_fleet_overrides:\n  image:\n    digest: {old}\n    cuda_major: 12\n")
+    copy = release_inventory(inv, old, new, tmp_path / "release")
+    assert (copy / "host_vars" / "h4.yml").read_text().endswith(f"digest: {new}\n    cuda_major: 12\n")
+    assert new in (copy / "group_vars" / "all" / "offline.yml").read_text()
+    assert old in (inv / "host_vars" / "h4.yml").read_text(), "the lab's own inventory changed"
+    with pytest.raises(RuntimeError, match="no file of .* pins"):
+        release_inventory(inv, "sha256:" + "c" * 64, new, tmp_path / "again")
