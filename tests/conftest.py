@@ -1,7 +1,8 @@
 """Fixtures shared by the packaging and lab tests, and the split of the suite into two streams.
 
-`make test` runs pytest-xdist with two workers: the lab tests (one lab, its hosts shared, so one
-worker and in order) beside everything else. The lab mostly waits on its hosts; the other stream
+`make test` runs pytest-xdist with two workers: the lab tests (marker `lab`: one lab, its hosts
+shared, so one worker and in order) beside everything else, the stand-ins' own tests under
+tests/lab included (they start local processes, not the lab). The lab mostly waits on its hosts; the other stream
 fills the CPU it leaves (https://pytest-xdist.readthedocs.io/en/stable/distribution.html).
 """
 
@@ -17,15 +18,12 @@ import pytest
 
 from tests.installed import Installed, install
 
-LAB = Path(__file__).resolve().parent / "lab"
-
-
 # tryfirst: pytest-xdist reads the marks in its own hook of this name (the group becomes part of
 # each test's id there), which would otherwise run before this one.
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        stream = "lab" if LAB in Path(item.path).resolve().parents else "suite"
+        stream = "lab" if item.get_closest_marker("lab") else "suite"
         item.add_marker(pytest.mark.xdist_group(stream))
 
 
