@@ -22,8 +22,6 @@ import yaml
 
 from benchmarks.availability import (Request, down_intervals, failed_outside_batch, max_down_at_once,
                                      per_host, windows_from_events)
-from vllm_fleet.inventory import load_inventory
-from vllm_fleet.lint.run import router_plan
 from vllm_fleet_lab import lab as lab_cycle
 from vllm_fleet_lab.config import LabPaths
 from vllm_fleet_lab.playbook import run_playbook
@@ -33,8 +31,9 @@ from vllm_fleet_lab.variants import build_variant
 # Every host published on the lab network, with the lab's API key (as spark already is): the
 # clients of a fleet come over the network, not over loopback.
 NETWORK = {"vllm_fleet_bind_address": "0.0.0.0", "vllm_fleet_api_key": "{{ vault_vllm_fleet_api_key }}"}
-# The router's certificate (the router role's default) and the label of the requests sent through it.
-ROUTER_CERT = "/etc/haproxy/vllm-fleet/router.pem"
+# The router's manifest (the router role's router_manifest_path) and the label of the requests
+# sent through it.
+ROUTER_MANIFEST = "/etc/haproxy/vllm-fleet.json"
 ROUTED = "through the router"
 FAST_HEALTH = {"vllm_fleet_upgrade_health_retries": 24, "vllm_fleet_upgrade_health_delay": 2}
 
@@ -93,14 +92,15 @@ def _load(targets: dict[str, Target], key: str, stop: threading.Event, out: list
     asyncio.run(main())
 
 
-def _router_target(paths: LabPaths, router: str, address: str, tmp: Path) -> Target:
-    """The lab router's one address for the model of the hosts it routes, from its plan (the one
-    the router role renders haproxy.cfg from), with its certificate as CA."""
-    inventory = load_inventory([paths.inventory])
-    listener = router_plan(inventory, inventory.hosts[router]).listeners[0]
+def _router_target(router: str, address: str, tmp: Path) -> Target:
+    """The lab router's one address for the model of the hosts it routes: port, model and
+    certificate from the router's manifest (written from the plan haproxy.cfg is rendered from),
+    at the router's lab address."""
+    manifest = json.loads(_read(router, ROUTER_MANIFEST))
+    listener = manifest["listeners"][0]
     ca = tmp / "router.pem"
-    ca.write_text(_read(router, ROUTER_CERT))
-    return Target(f"https://{address}:{listener.port}", listener.model, str(ca))
+    ca.write_text(_read(router, manifest["ca_file"]))
+    return Target(f"https://{address}:{listener['port']}", listener["model"], str(ca))
 
 
 def release_inventory(inventory: Path, old: str, new: str, dest: Path) -> Path:
@@ -161,7 +161,7 @@ def measure() -> list[dict[str, Any]]:
     # another model): the manifests say where and what.
     models = {name: _target(name, address, tmp) for name, address in hosts.items()}
     router = next((h for h in record["hosts"] if not h["gpus"]), None)
-    edge = _router_target(paths, router["name"], router["address"], tmp) if router else None
+    edge = _router_target(router["name"], router["address"], tmp) if router else None
     results = []
     for serial, label in ((1, "next"), (2, "after-next")):
         new = build_variant(record, f"release-{label}", [f'LABEL io.vllm-fleet.release="{label}"'])

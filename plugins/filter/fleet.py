@@ -126,6 +126,14 @@ def router_plan(hostvars: Mapping[str, Any], router_host: str, groups: Mapping[s
         raise AnsibleFilterError(f"{exc} (run `vllm-fleet lint` on the inventory)") from None
 
 
+def router_manifest(router: Mapping[str, Any], bind_address: str, ca_file: str) -> dict[str, Any]:
+    """The router's manifest (what its clients read) from its plan: router_plan | router_manifest(bind, ca)."""
+    vllm_fleet()
+    from vllm_fleet.serving.router import router_manifest as manifest
+
+    return manifest(_plain(router), str(bind_address), str(ca_file))
+
+
 def router_keys(hostvars: Mapping[str, Any], router: Mapping[str, Any]) -> dict[str, str]:
     """{backend: key} for each listener of a router plan whose hosts share one vllm_fleet_api_key
     (the router role refuses a listener left out: it checks one key per model)."""
@@ -250,6 +258,7 @@ class FilterModule:
             "plan": plan,
             "router_plan": router_plan,
             "router_hosts": router_hosts,
+            "router_manifest": router_manifest,
             "router_keys": router_keys,
             "router_host_servers": router_host_servers,
             "router_sessions": router_sessions,

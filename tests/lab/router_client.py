@@ -18,6 +18,8 @@ from vllm_fleet_lab.config import ROUTER_HOST_INDEX, host_name
 
 ROUTER = host_name(ROUTER_HOST_INDEX)
 ADMIN = "socat stdio UNIX-CONNECT:/run/haproxy/admin.sock"
+# The router role's router_manifest_path: where it says what it serves (port, model, certificate).
+ROUTER_MANIFEST = "/etc/haproxy/vllm-fleet.json"
 
 
 @dataclass
@@ -30,13 +32,19 @@ class Edge:
 
 
 def edge_of(lab, tmp: Path) -> Edge:
-    """The router's address for the model hosts 1 and 2 serve, the key, and its certificate."""
+    """The router's address for the model hosts 1 and 2 serve, the key, and its certificate: the
+    port, model and certificate from the router's manifest, at the router's lab address."""
+    router = lab.host(ROUTER)
+    manifest = json.loads(router.file(ROUTER_MANIFEST).content_string)
+    listeners = manifest["listeners"]
+    assert len(listeners) == 1, f"the lab's router should serve one model (that of hosts 1 and 2): {listeners}"
     ca = tmp / "router.pem"
-    ca.write_text(lab.host(ROUTER).file("/etc/haproxy/vllm-fleet/router.pem").content_string)
-    # What the role deployed on a routed host: the model clients ask for and its context length.
-    manifest = json.loads(lab.host(H2).file("/etc/vllm-fleet/main.json").content_string)
-    return Edge(url=f"https://{lab.address(ROUTER)}:8443", model=manifest["model"]["served_name"],
-                max_model_len=int(manifest["max_model_len"]), key=(lab.paths.root / "api-key").read_text().strip(),
+    ca.write_text(router.file(manifest["ca_file"]).content_string)
+    # The context length clients may use: what the role deployed on a routed host.
+    instance = json.loads(lab.host(H2).file("/etc/vllm-fleet/main.json").content_string)
+    assert listeners[0]["model"] == instance["model"]["served_name"], (listeners, instance["model"])
+    return Edge(url=f"https://{lab.address(ROUTER)}:{listeners[0]['port']}", model=listeners[0]["model"],
+                max_model_len=int(instance["max_model_len"]), key=(lab.paths.root / "api-key").read_text().strip(),
                 ca_file=str(ca))
 
 

@@ -12,7 +12,7 @@ import yaml
 from vllm_fleet.cli import main
 from vllm_fleet.serving.args import served_model_name
 from vllm_fleet.serving.host import plan_host
-from vllm_fleet.serving.router import RouterError, fleet_member, host_servers, plan_router, sessions
+from vllm_fleet.serving.router import RouterError, fleet_member, host_servers, plan_router, router_manifest, sessions
 
 GPU = {"name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0", "memory_mib": 81559, "count": 2}
 BASE = {"vllm_fleet_profile": "hopper", "vllm_fleet_cpu_arch": "x86_64", "vllm_fleet_driver_branch": 580,
@@ -42,6 +42,18 @@ def test_every_instance_of_every_routed_host_is_a_server() -> None:
     # A drain finds a host's servers from the host's own plan, by the names the router's plan gives.
     assert host_servers("r1", {}, hosts["h2"]) == [
         {"backend": listener.backend, "server": "h2_gpu0"}, {"backend": listener.backend, "server": "h2_gpu1"}]
+
+
+def test_the_manifest_gives_clients_each_models_port_url_certificate_and_servers() -> None:
+    hosts = fleet(member("h1", ansible_host="10.0.0.1", vllm_fleet_bind_address="0.0.0.0"),
+                  member("h2", vllm_fleet_bind_address="10.0.0.2"))
+    plan = plan_router("r1", {"port": 9443}, hosts)
+    doc = router_manifest(plan.as_dict(), "0.0.0.0", "/etc/haproxy/vllm-fleet/router.pem")
+    assert doc == {"schema_version": 1, "ca_file": "/etc/haproxy/vllm-fleet/router.pem", "listeners": [
+        {"model": plan.listeners[0].model, "port": 9443, "url": "https://127.0.0.1:9443",
+         "backend": plan.listeners[0].backend, "servers": ["h1_main", "h2_main"]}]}
+    # Bound to one address, the router answers there (an IPv6 one in brackets).
+    assert router_manifest(plan.as_dict(), "fd00::5", "c")["listeners"][0]["url"] == "https://[fd00::5]:9443"
 
 
 def test_only_the_named_groups_are_routed_and_the_host_name_is_the_fallback_address() -> None:

@@ -4,6 +4,8 @@ A router host is one with `vllm_fleet_router`; it routes to every instance of th
 the groups it names (all fleet hosts by default). This module decides which servers those are,
 their names and where the router reaches them: the router role renders HAProxy's configuration
 from it, lint checks it, and the upgrade playbook drains a host by the server names it returns.
+The role also writes the plan's client side as the router's manifest (router_manifest), which
+clients read instead of recomputing the plan.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from vllm_fleet.resources import schema_json
+from vllm_fleet.serving.addresses import probe_url
 from vllm_fleet.serving.args import served_model_name
 from vllm_fleet.serving.host import HostPlan, plan_host
 from vllm_fleet.serving.profiles import ProfileError
@@ -207,6 +210,24 @@ def plan_router(name: str, router: Any, fleet: Mapping[str, FleetMember]) -> Rou
           "Give them one max_model_len (vllm_fleet_overrides), or route them in separate routers"
         for model, by_limit in sorted(limits.items()) if len(by_limit) > 1]
     return RouterPlan(groups=list(groups) if groups is not None else None, listeners=listeners, warnings=warnings)
+
+
+MANIFEST_SCHEMA_VERSION = 1
+
+
+def router_manifest(plan: Mapping[str, Any], bind_address: str, ca_file: str) -> dict[str, Any]:
+    """What a client of the router needs, from its plan (RouterPlan.as_dict()): per model, the
+    port and the URL on the router host itself (as an instance's manifest gives it: another
+    machine uses the router's own address with that port), the certificate that verifies it,
+    and the servers behind it. The router role writes it to router_manifest_path."""
+    return {
+        "schema_version": MANIFEST_SCHEMA_VERSION,
+        "ca_file": ca_file,
+        "listeners": [{"model": li["model"], "port": int(li["port"]),
+                       "url": probe_url(bind_address, int(li["port"]), "https"),
+                       "backend": li["backend"], "servers": [s["name"] for s in li.get("servers") or []]}
+                      for li in plan.get("listeners") or []],
+    }
 
 
 def sessions(show_stat: str, servers: list[Mapping[str, str]]) -> int:
