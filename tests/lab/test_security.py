@@ -4,7 +4,8 @@ Face token are in no command line, unit, .args file, `docker inspect`, journal o
 container is unprivileged with every capability dropped and a read-only weights cache; the apt
 sources the roles wrote name keyrings that hold exactly the pinned keys (no apt-key), and a key
 that is not pinned changes nothing; container addresses and loopback-published ports are not
-reachable from other hosts (docker 20.10, moby/moby#45610); images run by digest.
+reachable from other hosts (docker 20.10, moby/moby#45610); images run by digest; a host that
+stops being exposed closes its proxy's port and serves on loopback again.
 
 And a role-level check: a non-loopback bind address without an API key stops the vllm role with
 a clear message before any docker command (pull included) runs."""
@@ -417,6 +418,38 @@ def test_container_addresses_are_not_reachable_from_other_hosts(first_converge, 
 
 
 # --- role level: non-loopback bind without a key ------------------------------------------------
+
+def _listeners(host, port: int) -> list[str]:
+    """The processes listening on `port` (any address), as `ss` names them."""
+    return [line for line in host.check_output("ss -Htlnp").splitlines() if f":{port} " in line]
+
+
+def test_a_host_that_stops_being_exposed_closes_the_proxy_and_serves_on_loopback(first_converge, fresh_lab,
+                                                                                  tmp_path) -> None:
+    """The fallback host (loopback) exposed on all addresses behind its proxy, then back: the
+    proxy's port is freed before the instance restarts to publish it on loopback (nginx held
+    0.0.0.0:8000, and docker could not publish 127.0.0.1:8000: found by the control benchmark)."""
+    from tests.lab.drills import completes
+
+    host = fresh_lab.host(A100X2)
+    manifest = json.loads(host.file("/etc/vllm-fleet/main.json").content_string)
+    port = manifest["port"]
+    assert not manifest["proxied"], "the fallback host should be on loopback as the lab makes it"
+    exposed = run_playbook("playbooks/vllm.yml", fresh_lab.paths.inventory, tmp_path / "expose", limit=A100X2,
+                           extravars={"vllm_fleet_bind_address": "0.0.0.0",
+                                      "vllm_fleet_api_key": "{{ vault_vllm_fleet_api_key }}"})
+    assert exposed.rc == 0 and failures(exposed) == {}, failed_messages(exposed)
+    assert any("nginx" in line and f"0.0.0.0:{port} " in line for line in _listeners(host, port)), \
+        _listeners(host, port)
+    assert completes(host)
+    back = run_playbook("playbooks/vllm.yml", fresh_lab.paths.inventory, tmp_path / "back", limit=A100X2)
+    assert back.rc == 0 and failures(back) == {}, failed_messages(back)
+    listening = _listeners(host, port)
+    assert not [line for line in listening if "nginx" in line], f"the proxy still holds port {port}: {listening}"
+    assert [line for line in listening if f"127.0.0.1:{port} " in line], listening
+    assert json.loads(host.file("/etc/vllm-fleet/main.json").content_string) == manifest
+    assert completes(host)
+
 
 FAKE_DOCKER = """#!/bin/sh
 echo "$@" >> {log}
