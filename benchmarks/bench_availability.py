@@ -23,7 +23,7 @@ import yaml
 from benchmarks.availability import (Request, down_intervals, failed_outside_batch, max_down_at_once,
                                      per_host, windows_from_events)
 from vllm_fleet_lab import lab as lab_cycle
-from vllm_fleet_lab.config import LabPaths
+from vllm_fleet_lab.config import LabPaths, router_manifest_path
 from vllm_fleet_lab.playbook import run_playbook
 from vllm_fleet_lab.proc import docker
 from vllm_fleet_lab.variants import build_variant
@@ -31,9 +31,7 @@ from vllm_fleet_lab.variants import build_variant
 # Every host published on the lab network, with the lab's API key (as spark already is): the
 # clients of a fleet come over the network, not over loopback.
 NETWORK = {"vllm_fleet_bind_address": "0.0.0.0", "vllm_fleet_api_key": "{{ vault_vllm_fleet_api_key }}"}
-# The router's manifest (the router role's router_manifest_path) and the label of the requests
-# sent through it.
-ROUTER_MANIFEST = "/etc/haproxy/vllm-fleet.json"
+# The label of the requests sent through the router.
 ROUTED = "through the router"
 FAST_HEALTH = {"vllm_fleet_upgrade_health_retries": 24, "vllm_fleet_upgrade_health_delay": 2}
 
@@ -96,7 +94,7 @@ def _router_target(router: str, address: str, tmp: Path) -> Target:
     """The lab router's one address for the model of the hosts it routes: port, model and
     certificate from the router's manifest (written from the plan haproxy.cfg is rendered from),
     at the router's lab address."""
-    manifest = json.loads(_read(router, ROUTER_MANIFEST))
+    manifest = json.loads(_read(router, router_manifest_path()))
     listener = manifest["listeners"][0]
     ca = tmp / "router.pem"
     ca.write_text(_read(router, manifest["ca_file"]))

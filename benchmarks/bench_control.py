@@ -100,7 +100,7 @@ class RunFailed(RuntimeError):
 
 def _variant(inventory: Path, hosts: list[str], env: dict[str, str]) -> dict[str, Any]:
     """A variant that site.yml does not support is a finding, not the end of the benchmark (the
-    free strategy: validate.yml's add_host bypasses the host loop, which it refuses)."""
+    free strategy was one until validate.yml pinned the linear strategy its add_host needs)."""
     try:
         return run(inventory, hosts, env)
     except RunFailed as exc:

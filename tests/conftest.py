@@ -2,8 +2,8 @@
 
 `make test` runs pytest-xdist with two workers: the lab tests (marker `lab`: one lab, its hosts
 shared, so one worker and in order) beside everything else, the stand-ins' own tests under
-tests/lab included (they start local processes, not the lab). The lab mostly waits on its hosts; the other stream
-fills the CPU it leaves (https://pytest-xdist.readthedocs.io/en/stable/distribution.html).
+tests/lab included (they start local processes, not the lab). The lab mostly waits on its
+hosts; the other stream fills the CPU it leaves (https://pytest-xdist.readthedocs.io/en/stable/distribution.html).
 """
 
 from __future__ import annotations

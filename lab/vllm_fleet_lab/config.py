@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 LABEL = "vllm-fleet-lab"
@@ -124,6 +126,13 @@ ROUTER_HOST_OCTET = 10
 ROUTER = HostRole("router", "", "", 0)
 ROUTED_GROUP = "routed"
 ROUTED_HOST_INDEXES = (1, 2)
+
+
+def router_manifest_path() -> str:
+    """Where the router role writes its manifest (router_manifest_path, read from its defaults,
+    which the lab's inventory does not change)."""
+    defaults = yaml.safe_load((REPO_ROOT / "roles" / "router" / "defaults" / "main.yml").read_text())
+    return str(defaults["router_manifest_path"])
 
 
 def host_name(index: int) -> str:

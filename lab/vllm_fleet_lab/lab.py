@@ -127,8 +127,8 @@ def up(paths: LabPaths, hosts: int = DEFAULT_HOSTS, reset: bool = False, router:
     with _exclusive(paths), ThreadPoolExecutor(max_workers=1) as background:
         # A cold install of real vLLM's venv (mostly downloads and unpacking) runs while the base
         # image, services and hosts are built; the image is made from it once both are done.
-        venv = background.submit(ensure_venv) if real_vllm_host else None
-        return _up(paths, hosts, reset, real_vllm_host, router, venv=venv.result if venv else None)
+        venv = background.submit(ensure_venv).result if real_vllm_host else None
+        return _up(paths, hosts, reset, real_vllm_host, router, venv=venv)
 
 
 def _real_vllm_image(paths: LabPaths, base: str, port: int, venv: Path) -> dict[str, Any]:
@@ -165,7 +165,7 @@ def _up(paths: LabPaths, hosts: int, reset: bool, real_vllm_host: int, router: b
         ensure_binfmt()  # every time: the registration does not survive a reboot of this machine
         arm64_base = ensure_base_image(paths, DPKG_ARCH)
     digest, context_hash = _standin_image(paths, base, port, previous, arm64_base)
-    real = _real_vllm_image(paths, base, port, venv() if venv else ensure_venv()) if real_vllm_host else {}
+    real = _real_vllm_image(paths, base, port, venv()) if real_vllm_host else {}  # up() passes venv then
 
     indexes = list(range(1, hosts + 1)) + ([ROUTER_HOST_INDEX] if router else [])
     wanted = {host_name(i) for i in indexes}

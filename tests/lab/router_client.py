@@ -14,12 +14,10 @@ from pathlib import Path
 import httpx
 
 from tests.lab.drills import H2
-from vllm_fleet_lab.config import ROUTER_HOST_INDEX, host_name
+from vllm_fleet_lab.config import ROUTER_HOST_INDEX, host_name, router_manifest_path
 
 ROUTER = host_name(ROUTER_HOST_INDEX)
 ADMIN = "socat stdio UNIX-CONNECT:/run/haproxy/admin.sock"
-# The router role's router_manifest_path: where it says what it serves (port, model, certificate).
-ROUTER_MANIFEST = "/etc/haproxy/vllm-fleet.json"
 
 
 @dataclass
@@ -35,7 +33,7 @@ def edge_of(lab, tmp: Path) -> Edge:
     """The router's address for the model hosts 1 and 2 serve, the key, and its certificate: the
     port, model and certificate from the router's manifest, at the router's lab address."""
     router = lab.host(ROUTER)
-    manifest = json.loads(router.file(ROUTER_MANIFEST).content_string)
+    manifest = json.loads(router.file(router_manifest_path()).content_string)
     listeners = manifest["listeners"]
     assert len(listeners) == 1, f"the lab's router should serve one model (that of hosts 1 and 2): {listeners}"
     ca = tmp / "router.pem"

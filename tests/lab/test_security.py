@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.lab.drills import completes
 from tests.lab.site_run import REPO, failed_messages, failures
 from vllm_fleet_lab.keys import fingerprint
 from vllm_fleet_lab.playbook import run_playbook
@@ -429,8 +430,6 @@ def test_a_host_that_stops_being_exposed_closes_the_proxy_and_serves_on_loopback
     """The fallback host (loopback) exposed on all addresses behind its proxy, then back: the
     proxy's port is freed before the instance restarts to publish it on loopback (nginx held
     0.0.0.0:8000, and docker could not publish 127.0.0.1:8000: found by the control benchmark)."""
-    from tests.lab.drills import completes
-
     host = fresh_lab.host(A100X2)
     manifest = json.loads(host.file("/etc/vllm-fleet/main.json").content_string)
     port = manifest["port"]

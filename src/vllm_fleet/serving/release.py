@@ -13,8 +13,8 @@ only after a passing smoke run: its schema, the manifest's config_sha256, the im
 digest, local id), the sha256 of every file the instance starts from, and when it passed.
 
 The role's tasks gather the facts on the host (one `find` for the checksums, slurp, docker
-inspect, the wrapper's fingerprint); the decisions are made here, through the vllm_fleet.fleet filters, so they can be
-tested without a host."""
+inspect, the wrapper's fingerprint); the decisions are made here, through the vllm_fleet.fleet
+filters, so they can be tested without a host."""
 
 from __future__ import annotations
 
