@@ -4,6 +4,11 @@
 shared, so one worker and in order) beside everything else, the stand-ins' own tests under
 tests/lab included (they start local processes, not the lab). The lab mostly waits on its
 hosts; the other stream fills the CPU it leaves (https://pytest-xdist.readthedocs.io/en/stable/distribution.html).
+
+Except at the start: `lab up` (the lab stream's first step, on its critical path) keeps the
+machine busy by itself, and the suite stream, sharing the CPU with it, doubled its time on two
+cores (511 s instead of 240). The suite stream waits for it (`lab_up_marker`) and then has the
+lab's long waits on its hosts to run in.
 """
 
 from __future__ import annotations
@@ -12,11 +17,14 @@ import dataclasses
 import fcntl
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.installed import Installed, install
+from tests.workers import lab_up_marker, shared_dir
+
 
 # tryfirst: pytest-xdist reads the marks in its own hook of this name (the group becomes part of
 # each test's id there), which would otherwise run before this one.
@@ -27,14 +35,43 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(pytest.mark.xdist_group(stream))
 
 
+_LAB_IN_SESSION = pytest.StashKey[bool]()
+# Past this the suite stream starts anyway: a `lab up` that slow has gone wrong, and the
+# suite's own results should not wait for it (cold, it takes 4-9 minutes here).
+LAB_UP_WAIT_S = 900
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # After deselection (-m, -k): only a lab this session really brings up is worth waiting for.
+    session.config.stash[_LAB_IN_SESSION] = any("lab" in item.fixturenames for item in session.items)
+
+
+_suite_may_start = False
+
+
+# tryfirst: before the test's fixtures, the session-scoped ones of the suite's first test included.
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    global _suite_may_start
+    if _suite_may_start:
+        return
+    marker = lab_up_marker(item.config)
+    if marker is None or item.get_closest_marker("lab") or not item.config.stash.get(_LAB_IN_SESSION, False):
+        return
+    started = time.monotonic()
+    while not marker.exists() and time.monotonic() - started < LAB_UP_WAIT_S:
+        time.sleep(2)
+    _suite_may_start = True
+
+
 @pytest.fixture(scope="session")
 def installed(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Installed:
     """The wheel and the collection built from this checkout, installed outside it: once a
     session, whichever stream asks first (the build writes into the checkout, so two at once
     would collide; pytest-xdist's recipe for a session fixture shared by workers)."""
-    if not hasattr(request.config, "workerinput"):  # not under pytest-xdist
+    shared = shared_dir(request.config)
+    if shared is None:
         return install(tmp_path_factory.mktemp("installed"))
-    shared = tmp_path_factory.getbasetemp().parent  # the workers' common base directory
     done = shared / "installed.json"
     with open(shared / "installed.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

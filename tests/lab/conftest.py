@@ -17,13 +17,13 @@ from typing import Any
 
 import ansible_runner
 import pytest
-
-from tests.lab.site_run import run_site
-
 from vllm_fleet_lab import lab as lab_cycle
 from vllm_fleet_lab import state as lab_state
 from vllm_fleet_lab.config import LabPaths
 from vllm_fleet_lab.proc import LabError
+
+from tests.lab.site_run import run_site
+from tests.workers import lab_up_marker
 
 MIN_HOSTS = 5  # hosts 1-4: the stand-in; host 5: real vLLM (config.REAL_VLLM_HOST_INDEX)
 
@@ -85,17 +85,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def lab() -> Iterator[Lab]:
+def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     paths = LabPaths.resolve(None)
     previous = lab_state.load(paths)
     hosts = max(MIN_HOSTS, lab_cycle.gpu_host_count(previous))  # never shrink a lab someone made bigger
     # A lab that was already up stays up afterwards; one this session started is taken down
     # again (CI starts from nothing and must leave no containers or dockerd behind).
     was_up = bool(lab_cycle.status(paths)["containers"])
+    marker = lab_up_marker(request.config)
     try:
         record = lab_cycle.up(paths, hosts=hosts)
     except LabError as exc:
         pytest.fail(f"`vllm-fleet-lab up` failed: {exc}", pytrace=False)
+    finally:
+        if marker:  # the suite stream waits for it (tests/conftest.py), up or not
+            marker.touch()
     the_lab = Lab(paths, record, started_here=not was_up)
     yield the_lab
     if os.environ.get("VLLM_FLEET_LAB_NO_RESET"):
