@@ -56,6 +56,7 @@ def _converge() -> None:
 
 def _availability() -> None:
     from benchmarks import bench_availability
+    from benchmarks.availability import router_target_zero
 
     print("rolling upgrade of all lab hosts under client load (vLLM stand-in, a test double: "
           "lab figures, not GPU figures)")
@@ -65,8 +66,10 @@ def _availability() -> None:
         print(f"    most hosts down at once {a['max_down']} (target <= {a['serial']}); "
               f"failed requests outside the host's batch {a['outside_batch']} (target 0)")
         if a["router"]:
+            target = ("target 0" if router_target_zero(a["serial"], a["router_servers"])
+                      else f"expected: a batch of {a['serial']} drains all {a['router_servers']} routed servers at once")
             print(f"    through the router (hosts 1 and 2 behind one address, each drained before its restart): "
-                  f"{a['router']['served']} served, {a['router']['failed']} failed (target 0)")
+                  f"{a['router']['served']} served, {a['router']['failed']} failed ({target})")
 
 
 def _control() -> None:

@@ -79,3 +79,9 @@ def per_host(requests: list[Request]) -> dict[str, dict[str, int]]:
         row = out.setdefault(r.host, {"served": 0, "failed": 0})
         row["served" if r.ok else "failed"] += 1
     return out
+
+
+def router_target_zero(serial: int, servers: int) -> bool:
+    """Whether a client of the router should see no failure: only while a batch leaves it a
+    server of the model to send requests to (a batch of every routed host drains them all)."""
+    return serial < servers

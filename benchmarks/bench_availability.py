@@ -48,6 +48,7 @@ class Target:
     base: str
     model: str
     ca_file: str | None
+    servers: int = 1  # behind a router: how many instances it spreads the model over
 
 
 def _read(host: str, path: str) -> str:
@@ -98,7 +99,8 @@ def _router_target(router: str, address: str, tmp: Path) -> Target:
     listener = manifest["listeners"][0]
     ca = tmp / "router.pem"
     ca.write_text(_read(router, manifest["ca_file"]))
-    return Target(f"https://{address}:{listener['port']}", listener["model"], str(ca))
+    return Target(f"https://{address}:{listener['port']}", listener["model"], str(ca), len(listener["servers"]))
+
 
 
 def release_inventory(inventory: Path, old: str, new: str, dest: Path) -> Path:
@@ -144,7 +146,8 @@ def _upgrade_under_load(inventory: Path, tmp: Path, serial: int,
     spans = down_intervals(requests)
     return {"serial": serial, "seconds": time.monotonic() - started, "per_host": per_host(requests),
             "max_down": max_down_at_once(spans), "outside_batch": len(failed_outside_batch(requests, windows)),
-            "requests": len(requests), "router": per_host(through_router).get(ROUTED)}
+            "requests": len(requests), "router": per_host(through_router).get(ROUTED),
+            "router_servers": edge.servers if edge else 0}
 
 
 def measure() -> list[dict[str, Any]]:
