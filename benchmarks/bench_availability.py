@@ -102,7 +102,6 @@ def _router_target(router: str, address: str, tmp: Path) -> Target:
     return Target(f"https://{address}:{listener['port']}", listener["model"], str(ca), len(listener["servers"]))
 
 
-
 def release_inventory(inventory: Path, old: str, new: str, dest: Path) -> Path:
     """A copy of the lab's inventory with image digest `old` replaced by `new` wherever it is
     pinned: a release as a site makes one, by changing the digest in its inventory. (One

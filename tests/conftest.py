@@ -7,7 +7,7 @@ hosts; the other stream fills the CPU it leaves (https://pytest-xdist.readthedoc
 
 Except at the start: `lab up` (the lab stream's first step, on its critical path) keeps the
 machine busy by itself, and the suite stream, sharing the CPU with it, doubled its time on two
-cores (511 s instead of 240). The suite stream waits for it (`lab_up_marker`) and then has the
+cores (511 s instead of 241). The suite stream waits for it (`lab_up_marker`) and then has the
 lab's long waits on its hosts to run in.
 """
 
