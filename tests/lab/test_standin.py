@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.local_server import free_port, wait_until_listening
 
 ROOT = Path(__file__).resolve().parents[2]
 VLLM = ROOT / "lab" / "vllm-standin" / "bin" / "vllm"
@@ -43,12 +44,6 @@ TOOLS = [{"type": "function", "function": {
                    "required": ["city"]}}}]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("VLLM_") and k != "PATH"}
@@ -60,7 +55,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 class Server:
     def __init__(self, args: list[str], log: Path, **env: str):
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = log
         self._log_file = open(log, "wb")
@@ -71,16 +66,9 @@ class Server:
         self.client = httpx.Client(base_url=self.base, timeout=10)
 
     def wait_ready(self, timeout: float = 10) -> "Server":
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"stand-in exited {self.proc.returncode}: {self.output()}")
-            try:
-                if self.client.get("/version").status_code == 200:
-                    return self
-            except httpx.TransportError:
-                time.sleep(0.05)
-        raise AssertionError("stand-in did not start: " + self.output())
+        self._log_file.flush()
+        assert wait_until_listening(self.proc, self.log, timeout), f"port {self.port} was taken: {self.output()}"
+        return self
 
     def output(self) -> str:
         self._log_file.flush()

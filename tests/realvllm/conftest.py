@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests.local_server import free_port
 from tests.realvllm.support import (
     BUILDER,
     CLI_NEGATIVE,
@@ -161,7 +162,8 @@ class RealVllm:
         self.stop()
         # The default model stays out of the label so the timings keep their earlier names.
         label = ",".join(f"{k}={v}" for k, v in key if (k, v) != ("arch", DEFAULT_ARCH)) or "default"
-        self.server = serve.start_server(self.model_dirs[arch], venv=self.venv, timeout=420,
+        # A port from the stand-ins' pool: the two run side by side in this process.
+        self.server = serve.start_server(self.model_dirs[arch], venv=self.venv, timeout=420, port=free_port(),
                                          log_path=LOG_DIR / f"vllm-{label}.log", **options)
         self.current = key
         TIMINGS[f"real vllm start ({label})"] = self.server.start_seconds

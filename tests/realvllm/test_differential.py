@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.local_server import local_server
 from tests.realvllm.compare import Reply, differences
 from tests.realvllm.standin_bugs import STANDIN_BUGS, check, params
 from tests.realvllm.support import API_KEY, LOG_DIR, REPO, TIMINGS, VLLM_VERSION, serve
@@ -100,35 +100,12 @@ def standin_command(model_dir: Path, port: int) -> list[str]:
 
 @contextmanager
 def run_standin(model_dir: Path, arch: str) -> Iterator[str]:
-    port = serve.free_port()
     env = {**os.environ, "VLLM_STANDIN_VERSION": VLLM_VERSION, "VLLM_STANDIN_LOAD_SECONDS": "0"}
     LOG_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = LOG_DIR / f"standin-{arch}.log"
     start = time.monotonic()
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(standin_command(model_dir, port), stdout=log,
-                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait(url, proc, log_path, 60)
+    with local_server(lambda port: standin_command(model_dir, port), LOG_DIR, env, timeout=60) as (port, _log):
         TIMINGS[f"stand-in start ({arch})"] = time.monotonic() - start
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-
-
-def _wait(url: str, proc: subprocess.Popen, log_path: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log_path.read_text()[-3000:]
-        try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"stand-in not healthy at {url}")
+        yield f"http://127.0.0.1:{port}"
 
 
 class Backends:

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.standin_server import MAX_LEN, STANDIN, free_port, standin
+from tests.local_server import free_port
+from tests.standin_server import MAX_LEN, STANDIN, standin
 from vllm_fleet import cli
 from vllm_fleet.smoke import parsers, runner, target
 
