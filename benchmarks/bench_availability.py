@@ -133,8 +133,11 @@ def _upgrade_under_load(inventory: Path, tmp: Path, serial: int,
     time.sleep(2)  # a baseline before the first batch
     started = time.monotonic()
     try:
+        # A batch of every routed host is what upgrade.yml refuses; the benchmark lets it run
+        # to measure the outage that refusal spares the router's clients.
         r = _play("playbooks/upgrade.yml", inventory, tmp / "run",
-                  {**NETWORK, **FAST_HEALTH, "vllm_fleet_upgrade_serial": serial})
+                  {**NETWORK, **FAST_HEALTH, "vllm_fleet_upgrade_serial": serial,
+                   "vllm_fleet_upgrade_allow_full_drain": True})
     finally:
         time.sleep(2)
         stop.set()

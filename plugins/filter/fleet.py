@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible.utils.helpers import pct_to_int
 from ansible_collections.vllm_fleet.fleet.plugins.plugin_utils import hostvars as hostvars_util
 from ansible_collections.vllm_fleet.fleet.plugins.plugin_utils.package import vllm_fleet
 
@@ -169,6 +170,39 @@ def router_host_servers(hostvars: Mapping[str, Any], router_host: str, host: str
         raise AnsibleFilterError(f"{exc} (run `vllm-fleet lint` on the inventory)") from None
 
 
+def serial_batches(hosts: list[str], serial: Any) -> list[list[str]]:
+    """The batches a play with `serial` makes of `hosts` (a count, a percentage or a list of
+    them, the last repeated), as Ansible's PlaybookExecutor._get_serialized_batches makes them."""
+    steps = list(serial) if isinstance(serial, (list, tuple)) else [serial]
+    left, batches, step = list(hosts), [], 0
+    while left:
+        size = pct_to_int(steps[step], len(hosts))
+        if size <= 0:
+            size = len(left)
+        batches.append(left[:size])
+        left = left[size:]
+        step = min(step + 1, len(steps) - 1)
+    return batches
+
+
+def router_full_drains(hostvars: Mapping[str, Any], groups: Mapping[str, Any], play_hosts: list[str],
+                       serial: Any) -> list[str]:
+    """Sentences, one per routed model that a batch of an upgrade of `play_hosts` with `serial`
+    would leave with no server on some router (vllm_fleet.serving.router.full_drains):
+    hostvars | router_full_drains(groups, ansible_play_hosts_all, serial)."""
+    vllm_fleet()
+    from vllm_fleet.serving.router import RouterError, full_drains
+
+    batches = serial_batches([str(h) for h in play_hosts], _plain(serial))
+    found = []
+    for name in router_hosts(hostvars, groups):
+        try:
+            found += full_drains(name, hostvars_util.router_plan(hostvars, name, groups), batches)
+        except RouterError as exc:
+            raise AnsibleFilterError(f"{exc} (run `vllm-fleet lint` on the inventory)") from None
+    return found
+
+
 def router_sessions(show_stat: str, servers: list[Mapping[str, Any]]) -> int:
     """Requests in flight or queued on `servers`, from HAProxy's `show stat` answer."""
     vllm_fleet()
@@ -261,6 +295,7 @@ class FilterModule:
             "router_manifest": router_manifest,
             "router_keys": router_keys,
             "router_host_servers": router_host_servers,
+            "router_full_drains": router_full_drains,
             "router_sessions": router_sessions,
             "serve_args": serve_args,
             "serve_env": serve_env,

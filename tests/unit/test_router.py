@@ -12,7 +12,8 @@ import yaml
 from vllm_fleet.cli import main
 from vllm_fleet.serving.args import served_model_name
 from vllm_fleet.serving.host import plan_host
-from vllm_fleet.serving.router import RouterError, fleet_member, host_servers, plan_router, router_manifest, sessions
+from vllm_fleet.serving.router import (RouterError, fleet_member, full_drains, host_servers, plan_router, router_manifest,
+                                      sessions)
 
 GPU = {"name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0", "memory_mib": 81559, "count": 2}
 BASE = {"vllm_fleet_profile": "hopper", "vllm_fleet_cpu_arch": "x86_64", "vllm_fleet_driver_branch": 580,
@@ -146,3 +147,20 @@ def test_a_model_with_two_context_lengths_behind_one_address_is_a_warning() -> N
     assert "different max_model_len (65536: h2; 262144: h1)" in warning and "longer than 65536 tokens" in warning
     assert plan_router("r1", {}, fleet(member("h1", vllm_fleet_bind_address="0.0.0.0"),
                                        member("h2", vllm_fleet_bind_address="0.0.0.0"))).warnings == []
+
+
+def test_a_batch_holding_every_host_behind_a_model_is_named_with_what_to_change() -> None:
+    hosts = fleet(member("h1", vllm_fleet_bind_address="0.0.0.0"), member("h2", vllm_fleet_bind_address="0.0.0.0"),
+                  member("h3", groups=("fallback",), vllm_fleet_bind_address="0.0.0.0", vllm_fleet_profile="fallback"))
+    plan = plan_router("r1", {"ports": {served_model_name(hosts["h1"].plan.serving): 9443,
+                                        served_model_name(hosts["h3"].plan.serving): 9444}}, hosts).as_dict()
+    assert full_drains("r1", plan, [["h1"], ["h2", "h3"]]) == []
+    [sentence] = full_drains("r1", plan, [["h1", "h2"], ["h3"]])
+    model = served_model_name(hosts["h1"].plan.serving)
+    assert sentence.startswith(f"a batch of 2 hosts (h1, h2) holds every host behind {model} on router r1 (h1, h2): "
+                               "the router would have no server for it while they restart. Upgrade fewer than 2 hosts "
+                               "a batch (vllm_fleet_upgrade_serial)")
+    assert sentence.endswith("-e vllm_fleet_upgrade_allow_full_drain=true")
+    # h3 alone serves the fallback model: no batch size keeps it serving, so it is never refused;
+    # a model with a host outside the run is never drained whole.
+    assert full_drains("r1", plan, [["h1", "h3"]]) == []

@@ -14,7 +14,7 @@ import csv
 import re
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping, Sequence
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
@@ -228,6 +228,30 @@ def router_manifest(plan: Mapping[str, Any], bind_address: str, ca_file: str) ->
                        "backend": li["backend"], "servers": [s["name"] for s in li.get("servers") or []]}
                       for li in plan.get("listeners") or []],
     }
+
+
+# What lifts the upgrade's refusal of a batch that drains every server of a routed model.
+ALLOW_FULL_DRAIN = "vllm_fleet_upgrade_allow_full_drain"
+
+
+def full_drains(router_name: str, plan: Mapping[str, Any], batches: Sequence[Collection[str]]) -> list[str]:
+    """Sentences, one per routed model that one of an upgrade's `batches` (host names) would leave
+    with no server on this router (plan: RouterPlan.as_dict()): the batch holds every host behind
+    the model. A model behind one host is left out: no batch size keeps it serving through its
+    host's restart, so refusing would only stop its upgrade."""
+    found = []
+    for li in plan.get("listeners") or []:
+        hosts = sorted({s["host"] for s in li.get("servers") or []})
+        if len(hosts) < 2:
+            continue
+        batch = next((b for b in batches if set(hosts) <= set(b)), None)
+        if batch is not None:
+            found.append(
+                f"a batch of {len(batch)} hosts ({', '.join(batch)}) holds every host behind {li['model']} on "
+                f"router {router_name} ({', '.join(hosts)}): the router would have no server for it while they "
+                f"restart. Upgrade fewer than {len(hosts)} hosts a batch (vllm_fleet_upgrade_serial), route the "
+                f"model to more hosts, or accept the outage with -e {ALLOW_FULL_DRAIN}=true")
+    return found
 
 
 def sessions(show_stat: str, servers: list[Mapping[str, str]]) -> int:
