@@ -65,6 +65,12 @@ def _oks(r: ansible_runner.Runner, task: str) -> list[dict[str, Any]]:
             if e.get("event") == "runner_on_ok" and e["event_data"].get("task") == task]
 
 
+def _drained(r: ansible_runner.Runner) -> list[tuple[str, str]]:
+    """(host, server) in the order the run drained them on the router."""
+    return [(e["event_data"]["host"], e["event_data"]["res"]["item"]["server"]) for e in r.events
+            if e.get("event") == "runner_item_on_ok" and e["event_data"].get("task") == "Set the servers to drain"]
+
+
 def _same_release(after: dict[str, Any], before: dict[str, Any]) -> None:
     for key in RELEASE_KEYS:
         assert after[key] == before[key], f"{key} differs from the converged release"
@@ -236,9 +242,7 @@ def test_good_release_goes_host_by_host_then_rollback_restores(hopper_converged,
     assert r.rc == 0 and failures(r) == {}, failed_messages(r)
     print(f"rolling upgrade: {len(client.failed)} of {client.sent} requests through the router failed")
     assert client.sent > 20 and client.failed == [], client.failed
-    drained = [(e["event_data"]["host"], e["event_data"]["res"]["item"]["server"]) for e in r.events
-               if e.get("event") == "runner_item_on_ok" and e["event_data"].get("task") == "Set the servers to drain"]
-    assert drained == [(H1, f"{H1}_main"), (H2, f"{H2}_main")], drained
+    assert _drained(r) == [(H1, f"{H1}_main"), (H2, f"{H2}_main")], _drained(r)
     assert router_servers(fresh_lab) == {f"{H1}_main": "UP", f"{H2}_main": "UP"}
     after = {n: snapshot(h) for n, h in hosts.items()}
     for n, h in hosts.items():
@@ -269,12 +273,20 @@ def test_good_release_goes_host_by_host_then_rollback_restores(hopper_converged,
     assert cut.rc != 0 and set(failures(cut)) == {H1}, text
     assert f"is not on {H1} any more" in text and "could not be pulled again by its digest" in text, text
     assert "Nothing was stopped or changed" in text, text
+    assert "It restarted nothing and is back in the routers' rotation" in text, text
     assert snapshot(h1) == after[H1], "host 1 changed although the image to roll back to was missing"
     assert completes(h1) and not lock_held(h1)
+    assert router_servers(fresh_lab) == {f"{H1}_main": "UP", f"{H2}_main": "UP"}
 
-    # With the registry back, the image is pulled by digest and both hosts roll back.
-    back = run_play("rollback.yml", inventory, tmp_path / "rollback", limit=STANDIN_HOPPER, extravars=FAST_HEALTH)
+    # With the registry back, the image is pulled by digest and both hosts roll back, each
+    # drained on the router first: its clients lose nothing.
+    with ClientLoop(edge_of(fresh_lab, tmp_path)) as client:
+        back = run_play("rollback.yml", inventory, tmp_path / "rollback", limit=STANDIN_HOPPER, extravars=FAST_HEALTH)
     assert back.rc == 0 and failures(back) == {}, failed_messages(back)
+    print(f"rollback: {len(client.failed)} of {client.sent} requests through the router failed")
+    assert client.sent > 20 and client.failed == [], client.failed
+    assert _drained(back) == [(H1, f"{H1}_main"), (H2, f"{H2}_main")], _drained(back)
+    assert router_servers(fresh_lab) == {f"{H1}_main": "UP", f"{H2}_main": "UP"}
     assert h1.run(f"docker image inspect {old_ref}").rc == 0
     for n, h in hosts.items():
         restored = snapshot(h)

@@ -1,5 +1,5 @@
-"""upgrade.yml refuses, before any batch and before it contacts a host, batches that would drain
-every host behind a routed model (the availability benchmark's batch of 2: 830 of 1,901
+"""upgrade.yml and rollback.yml refuse, before any batch and before they contact a host, batches
+that would drain every host behind a routed model (the availability benchmark's batch of 2: 830 of 1,901
 requests through the router failed). Its batches are Ansible's own for the play's serial."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def test_batches_are_the_ones_ansible_makes(serial: Any) -> None:
     assert ours == PlaybookExecutor._get_serialized_batches(executor, play)
 
 
-def _upgrade(tmp_path: Path, **extravars: Any) -> ansible_runner.Runner:
+def _run(tmp_path: Path, playbook: str, **extravars: Any) -> ansible_runner.Runner:
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(yaml.safe_dump({"all": {"children": {
         "hopper": {"hosts": {"h1": UNREACHABLE, "h2": UNREACHABLE}, "vars": FLEET_VARS},
@@ -43,7 +43,7 @@ def _upgrade(tmp_path: Path, **extravars: Any) -> ansible_runner.Runner:
     # `-e key=value`, as a user types it: Ansible hands every value over as a string.
     cmdline = " ".join(f"-e {k}={v}" for k, v in extravars.items())
     (tmp_path / "run").mkdir()
-    return ansible_runner.run(private_data_dir=str(tmp_path / "run"), playbook=str(REPO / "playbooks/upgrade.yml"),
+    return ansible_runner.run(private_data_dir=str(tmp_path / "run"), playbook=str(REPO / "playbooks" / playbook),
                               inventory=str(inventory), cmdline=cmdline, quiet=True,
                               envvars={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
                                        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"})
@@ -54,8 +54,9 @@ def _results(r: ansible_runner.Runner) -> list[tuple[str, str]]:
             if e["event"] in ("runner_on_ok", "runner_on_failed", "runner_on_skipped", "runner_on_unreachable")]
 
 
-def test_a_batch_of_both_routed_hosts_is_refused_before_any_host_is_contacted(tmp_path: Path) -> None:
-    r = _upgrade(tmp_path, vllm_fleet_upgrade_serial=2)
+@pytest.mark.parametrize("playbook", ["upgrade.yml", "rollback.yml"])
+def test_a_batch_of_both_routed_hosts_is_refused_before_any_host_is_contacted(tmp_path: Path, playbook: str) -> None:
+    r = _run(tmp_path, playbook, vllm_fleet_upgrade_serial=2)
     assert r.rc != 0
     [failed] = [e["event_data"] for e in r.events if e["event"] == "runner_on_failed"]
     assert failed["task"] == GUARD, failed["task"]
@@ -69,7 +70,7 @@ def test_a_batch_of_both_routed_hosts_is_refused_before_any_host_is_contacted(tm
 @pytest.mark.parametrize("extravars", [{}, {"vllm_fleet_upgrade_serial": 2, "vllm_fleet_upgrade_allow_full_drain": "true"}],
                          ids=["one-host-a-batch", "outage-accepted"])
 def test_other_batches_go_past_the_guard(tmp_path: Path, extravars: dict[str, Any]) -> None:
-    r = _upgrade(tmp_path, **extravars)
+    r = _run(tmp_path, "upgrade.yml", **extravars)
     guard = [event for event, task in _results(r) if task == GUARD]
     assert guard == (["runner_on_skipped"] if extravars else ["runner_on_ok"])
     # The upgrade play started: it failed at the unreachable hosts, not at the guard.
