@@ -187,7 +187,7 @@ def serial_batches(hosts: list[str], serial: Any) -> list[list[str]]:
 
 def router_full_drains(hostvars: Mapping[str, Any], groups: Mapping[str, Any], play_hosts: list[str],
                        serial: Any) -> list[str]:
-    """Sentences, one per routed model that a batch of an upgrade of `play_hosts` with `serial`
+    """Sentences, one per routed model that a batch of an upgrade or rollback of `play_hosts` with `serial`
     would leave with no server on some router (vllm_fleet.serving.router.full_drains):
     hostvars | router_full_drains(groups, ansible_play_hosts_all, serial)."""
     vllm_fleet()

@@ -158,7 +158,7 @@ def test_a_batch_holding_every_host_behind_a_model_is_named_with_what_to_change(
     [sentence] = full_drains("r1", plan, [["h1", "h2"], ["h3"]])
     model = served_model_name(hosts["h1"].plan.serving)
     assert sentence.startswith(f"a batch of 2 hosts (h1, h2) holds every host behind {model} on router r1 (h1, h2): "
-                               "the router would have no server for it while they restart. Upgrade fewer than 2 hosts "
+                               "the router would have no server for it while they restart. Take fewer than 2 hosts "
                                "a batch (vllm_fleet_upgrade_serial)")
     assert sentence.endswith("-e vllm_fleet_upgrade_allow_full_drain=true")
     # h3 alone serves the fallback model: no batch size keeps it serving, so it is never refused;

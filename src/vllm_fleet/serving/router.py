@@ -249,7 +249,7 @@ def full_drains(router_name: str, plan: Mapping[str, Any], batches: Sequence[Col
             found.append(
                 f"a batch of {len(batch)} hosts ({', '.join(batch)}) holds every host behind {li['model']} on "
                 f"router {router_name} ({', '.join(hosts)}): the router would have no server for it while they "
-                f"restart. Upgrade fewer than {len(hosts)} hosts a batch (vllm_fleet_upgrade_serial), route the "
+                f"restart. Take fewer than {len(hosts)} hosts a batch (vllm_fleet_upgrade_serial), route the "
                 f"model to more hosts, or accept the outage with -e {ALLOW_FULL_DRAIN}=true")
     return found
 
