@@ -14,9 +14,7 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 from ansible.utils.helpers import pct_to_int
-from ansible_collections.vllm_fleet.fleet.plugins.plugin_utils import (
-    hostvars as hostvars_util,
-)
+from ansible_collections.vllm_fleet.fleet.plugins.plugin_utils import hostvars as hostvars_util
 from ansible_collections.vllm_fleet.fleet.plugins.plugin_utils.package import vllm_fleet
 
 _plain = hostvars_util.plain
