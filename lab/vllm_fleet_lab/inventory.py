@@ -29,7 +29,8 @@ import yaml
 from vllm_fleet.serving.profiles import catalogue
 from .config import (GROUPS, MIRROR, REPO_ROOT, STANDIN_IMAGE_NAME, STANDIN_VLLM_VERSION,
                      UPSTREAM_CUDA_REPO, UPSTREAM_HF_ENDPOINT, UPSTREAM_TOOLKIT_REPO, LabPaths, host_role,
-                     ROUTED_GROUP, ROUTED_HOST_INDEXES, ROUTER, ROUTER_HOST_INDEX)
+                     ROUTED_GROUP, ROUTED_HOST_INDEXES, ROUTER, ROUTER_HOST_INDEX, DRILL_GROUP,
+                     DRILL_HOST_INDEXES)
 from .hosts import LabHost, registry_address
 from .identities import gpu_facts
 from .keys import fingerprint, hf_token, known_hosts_path
@@ -168,6 +169,17 @@ def write_inventory(paths: LabPaths, hosts: list[LabHost], digest: str, platform
         tree["all"]["children"]["gpu"]["children"][ROUTED_GROUP] = {"hosts": {h.name: None for h in routed}}
         _dump(gv / f"{ROUTER.group}.yml", {"vllm_fleet_router": {"groups": [ROUTED_GROUP]}},
               "# The lab's router: HAProxy in front of the hosts of group routed (one address per model).\n")
+    drills = [h for h in hosts if h.index in DRILL_HOST_INDEXES]
+    if drills:
+        tree["all"]["children"]["gpu"]["children"][DRILL_GROUP] = {"hosts": {h.name: None for h in drills}}
+        _dump(gv / f"{DRILL_GROUP}.yml", {
+            "vllm_watchdog_interval_sec": 5,
+            "vllm_watchdog_failures": 2,
+            "vllm_watchdog_timeout_sec": 5,
+            # The drills restart one instance twice in a row; the default backoff (ten intervals)
+            # would hold the second restart back.
+            "vllm_watchdog_backoff_sec": 5,
+        }, "# The fault drills' hosts (vllm_fleet_lab.config.DRILL_GROUP): the watchdog judges within seconds.\n")
     _dump(target / "hosts.yml", tree, "# The group tree of inventory/example/hosts.yml with the lab's hosts.\n")
 
     offline: dict[str, Any] = {
@@ -204,17 +216,11 @@ def write_inventory(paths: LabPaths, hosts: list[LabHost], digest: str, platform
         "preflight_image_size_gib": 1,
         "preflight_disk_margin_gib": 1,
         "vllm_restart_sec": 5,
-        "vllm_watchdog_interval_sec": 5,
-        "vllm_watchdog_failures": 2,
-        "vllm_watchdog_timeout_sec": 5,
-        # The drills restart one instance twice in a row; the default backoff (ten intervals)
-        # would hold the second restart back.
-        "vllm_watchdog_backoff_sec": 5,
     }, "# Lab-only values. vault_vllm_fleet_api_key, vault_vllm_fleet_hf_token: a real site keeps them in its\n"
        "# vault (spark needs the key; the Hub stand-in gates every repo, so every prefetch needs the token).\n"
        "# preflight_*: the stand-in image is small and the lab shares one VM disk between its hosts.\n"
-       "# vllm_restart_sec, vllm_watchdog_*: the stand-in loads in seconds, so the fault drills need\n"
-       "# not wait minutes.\n"
+       "# vllm_restart_sec: the stand-in loads in seconds, so the fault drills need not wait minutes\n"
+       "# (the drill hosts' watchdog settings: group_vars/drills.yml).\n"
        "# cuda_reboot_boot_time_command: a lab host reboots by restarting its container, which keeps\n"
        "# the VM kernel's boot_id; the start time of PID 1 changes instead (for reboot's boot_time_command).\n")
 
