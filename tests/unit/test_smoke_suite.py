@@ -8,10 +8,11 @@ The stand-in runs with the flags the profile renders (vllm_fleet.serve_args), ma
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,8 @@ GENERATING = {"test_real_completion", "test_reasoning_parsed", "test_reasoning_p
               "test_thinking_off", "test_tool_calling", "test_spec_decode_metrics"}
 
 def run_smoke(tmp_path: Path, url: str, *extra: str, key: str | None = None,
-              expect: tuple[str, ...] = ("--expect-tools", "--expect-spec-decode")) -> tuple[int, dict, str]:
+              expect: tuple[str, ...] = ("--expect-tools", "--expect-spec-decode"),
+              env: dict[str, str] | None = None) -> tuple[int, dict, str]:
     out = tmp_path / "smoke.json"
     argv = ["smoke", "--url", url, "--model", MODEL, "--max-model-len", str(MAX_LEN), "--vllm-version", "0.28.0",
             "--json", str(out), "--junit", str(tmp_path / "smoke.xml"), *expect, *extra]
@@ -43,7 +45,8 @@ def run_smoke(tmp_path: Path, url: str, *extra: str, key: str | None = None,
         key_file.write_text(key + "\n")
         argv += ["--api-key-file", str(key_file)]
     code = f"import sys; from vllm_fleet.cli import main; sys.exit(main({argv!r}))"
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})
     assert out.exists(), f"no JSON written; exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     doc = json.loads(out.read_text())
     doc["junit"] = (tmp_path / "smoke.xml").read_text()
@@ -84,6 +87,10 @@ SCENARIOS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "engine_dead": ({"env": {"VLLM_STANDIN_FAULT": "engine_dead"}}, {}),
     "api_key_not_enforced": ({}, {"key": "s3cret"}),
     "hopper_not_expected": ({"profile": "hopper"}, {"expect": ()}),
+    # Run from a CI job's own pytest session, whose settings name a plugin and an option the
+    # smoke suite does not have.
+    "callers_pytest_env": ({}, {"env": {"PYTEST_ADDOPTS": "-p no_such_plugin_of_the_caller --no-such-option",
+                                        "PYTEST_PLUGINS": "another_missing_plugin"}}),
 }
 
 
@@ -99,12 +106,14 @@ def scenario(tmp_path_factory: pytest.TempPathFactory):
         pytest.skip(f"the vLLM stand-in is not at {STANDIN}")
     # "good" runs alone first: its duration is the suite's time against the stand-in, which
     # the fault scenarios running beside it would inflate.
-    results = {"good": _run_scenario(tmp_path_factory.mktemp("good"), "good")}
-    faults = [name for name in SCENARIOS if name != "good"]
-    with ThreadPoolExecutor(max_workers=len(faults)) as pool:
-        futures = {name: pool.submit(_run_scenario, tmp_path_factory.mktemp(name), name) for name in faults}
-        results.update({name: future.result() for name, future in futures.items()})
-    return results.__getitem__
+    with ThreadPoolExecutor(max_workers=len(SCENARIOS) - 1) as pool:
+        futures = {"good": pool.submit(_run_scenario, tmp_path_factory.mktemp("good"), "good")}
+        futures["good"].exception()
+        futures.update({name: pool.submit(_run_scenario, tmp_path_factory.mktemp(name), name)
+                        for name in SCENARIOS if name != "good"})
+        wait(futures.values())
+    # A scenario that could not run fails its own tests only.
+    return lambda name: futures[name].result()
 
 
 def test_good_deployment_passes_every_check(scenario) -> None:
@@ -118,6 +127,12 @@ def test_good_deployment_passes_every_check(scenario) -> None:
     assert "all checks passed" in stdout
     assert doc["junit"].count("<testcase") == len(API_CHECKS | HOST_CHECKS)
     assert doc["duration_s"] < 15, f"the suite took {doc['duration_s']:.1f} s against the stand-in"
+
+
+def test_the_callers_pytest_settings_do_not_reach_the_suite(scenario) -> None:
+    code, doc, stdout = scenario("callers_pytest_env")
+    assert code == 0, stdout
+    assert {n for n, o in outcomes(doc).items() if o == "passed"} == API_CHECKS - {"test_api_key_enforced"}
 
 
 def test_missing_reasoning_parser_fails_the_reasoning_checks(scenario) -> None:

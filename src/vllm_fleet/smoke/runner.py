@@ -102,6 +102,9 @@ class Target:
     temp_files: list[str] = field(default_factory=list)
 
 
+CALLERS_PYTEST_ENV = ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")
+
+
 def pytest_args(t: Target, junit: str | None, suite: Path) -> list[str]:
     # The suite's own ini file and rootdir: a pytest configuration in the directory it is run
     # from (a user's project) must not change how the suite runs.
@@ -133,8 +136,15 @@ def run_suite(t: Target, junit: str | None = None) -> tuple[int, Collector, floa
     bindir = str(Path(sys.executable).parent)
     if bindir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
-    with as_file(files("vllm_fleet.smoke") / "suite") as suite:
-        rc = pytest.main(pytest_args(t, junit, Path(suite)), plugins=[collector])
+    # Nor may the caller's pytest environment: a CI job that runs this command from its own
+    # pytest session has PYTEST_ADDOPTS or PYTEST_PLUGINS set for that session, naming plugins
+    # or options this suite does not have.
+    callers = {name: os.environ.pop(name) for name in CALLERS_PYTEST_ENV if name in os.environ}
+    try:
+        with as_file(files("vllm_fleet.smoke") / "suite") as suite:
+            rc = pytest.main(pytest_args(t, junit, Path(suite)), plugins=[collector])
+    finally:
+        os.environ.update(callers)
     return int(rc), collector, time.perf_counter() - start
 
 
