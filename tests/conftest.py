@@ -5,10 +5,12 @@ shared, so one worker and in order) beside everything else, the stand-ins' own t
 tests/lab included (they start local processes, not the lab). The lab mostly waits on its
 hosts; the other stream fills the CPU it leaves (https://pytest-xdist.readthedocs.io/en/stable/distribution.html).
 
-Except at the start: `lab up` (the lab stream's first step, on its critical path) keeps the
-machine busy by itself, and the suite stream, sharing the CPU with it, doubled its time on two
-cores (511 s instead of 241). The suite stream waits for it (`lab_up_marker`) and then has the
-lab's long waits on its hosts to run in.
+Except at the start: `lab up` and the first converge of the lab (the lab stream's first steps,
+on its critical path) keep the machine busy by themselves: beside the suite stream `lab up` took
+511 s instead of 241 on two cores, and the converge kept both cores 96% busy. The suite stream
+waits for them (`converged_marker`; `lab_up_marker` when no test needs converged hosts) and then
+has the lab's long waits on its hosts to run in: after the converge, playbooks run against one
+or two hosts at a time, one task after another, and leave about a core idle.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.installed import Installed, install
-from tests.workers import lab_up_marker, shared_dir
+from tests.workers import converged_marker, lab_up_marker, shared_dir
 
 
 # tryfirst: pytest-xdist reads the marks in its own hook of this name (the group becomes part of
@@ -35,15 +37,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(pytest.mark.xdist_group(stream))
 
 
-_LAB_IN_SESSION = pytest.StashKey[bool]()
-# Past this the suite stream starts anyway: a `lab up` that slow has gone wrong, and the
-# suite's own results should not wait for it (cold, it takes 4-9 minutes here).
-LAB_UP_WAIT_S = 900
+_WAIT_FOR = pytest.StashKey["Path | None"]()
+# Past this the suite stream starts anyway: a lab stream that slow to converge has gone wrong,
+# and the suite's own results should not wait for it (cold, `lab up` and the converge take
+# 12-20 minutes on two cores).
+LAB_WAIT_S = 1800
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    # After deselection (-m, -k): only a lab this session really brings up is worth waiting for.
-    session.config.stash[_LAB_IN_SESSION] = any("lab" in item.fixturenames for item in session.items)
+    # After deselection (-m, -k): only a lab this session really brings up (and converges) is
+    # worth waiting for.
+    fixtures = set().union(*(item.fixturenames for item in session.items))
+    wait_for = None
+    if "first_converge" in fixtures:
+        wait_for = converged_marker(session.config)
+    elif "lab" in fixtures:
+        wait_for = lab_up_marker(session.config)
+    session.config.stash[_WAIT_FOR] = wait_for
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # A lab stream that ends early (its worker interrupted) must not hold the suite stream back.
+    for marker in (lab_up_marker(session.config), converged_marker(session.config)):
+        if marker and marker.parent.is_dir():
+            marker.touch()
 
 
 _suite_may_start = False
@@ -55,11 +72,11 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     global _suite_may_start
     if _suite_may_start:
         return
-    marker = lab_up_marker(item.config)
-    if marker is None or item.get_closest_marker("lab") or not item.config.stash.get(_LAB_IN_SESSION, False):
+    marker = item.config.stash.get(_WAIT_FOR, None)
+    if marker is None or item.get_closest_marker("lab"):
         return
     started = time.monotonic()
-    while not marker.exists() and time.monotonic() - started < LAB_UP_WAIT_S:
+    while not marker.exists() and time.monotonic() - started < LAB_WAIT_S:
         time.sleep(2)
     _suite_may_start = True
 

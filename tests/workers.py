@@ -21,3 +21,10 @@ def lab_up_marker(config: pytest.Config) -> Path | None:
     """Written by the lab stream once `lab up` returned (or failed); None outside pytest-xdist."""
     shared = shared_dir(config)
     return shared / "lab-up" if shared else None
+
+
+def converged_marker(config: pytest.Config) -> Path | None:
+    """Written by the lab stream once the first converge of the lab returned (or will not run:
+    `lab up` or the hosts' reset failed); None outside pytest-xdist."""
+    shared = shared_dir(config)
+    return shared / "lab-converged" if shared else None

@@ -23,7 +23,7 @@ from vllm_fleet_lab.config import LabPaths
 from vllm_fleet_lab.proc import LabError
 
 from tests.lab.site_run import run_site
-from tests.workers import lab_up_marker
+from tests.workers import converged_marker, lab_up_marker
 
 MIN_HOSTS = 5  # hosts 1-4: the stand-in; host 5: real vLLM (config.REAL_VLLM_HOST_INDEX)
 
@@ -95,8 +95,11 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     marker = lab_up_marker(request.config)
     try:
         record = lab_cycle.up(paths, hosts=hosts)
-    except LabError as exc:
-        pytest.fail(f"`vllm-fleet-lab up` failed: {exc}", pytrace=False)
+    except BaseException as exc:
+        _release_suite(request.config)  # no converge will follow
+        if isinstance(exc, LabError):
+            pytest.fail(f"`vllm-fleet-lab up` failed: {exc}", pytrace=False)
+        raise
     finally:
         if marker:  # the suite stream waits for it (tests/conftest.py), up or not
             marker.touch()
@@ -115,20 +118,34 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
 # --- site.yml on the lab, shared by the modules that need converged hosts ----------------------
 
 
+def _release_suite(config: pytest.Config) -> None:
+    """Let the suite stream start (tests/conftest.py): the first converge returned or will not run."""
+    marker = converged_marker(config)
+    if marker:
+        marker.touch()
+
+
 @pytest.fixture(scope="session")
-def fresh_lab(lab):
+def fresh_lab(lab, request: pytest.FixtureRequest):
     # Hosts of a lab this session started are fresh unless a raw-host test dirtied them; a lab
     # that was already up may hold converged hosts from earlier runs.
-    lab.recreate(sorted(lab._dirty) if lab.started_here else lab.host_names)
+    try:
+        lab.recreate(sorted(lab._dirty) if lab.started_here else lab.host_names)
+    except BaseException:
+        _release_suite(request.config)
+        raise
     for name in lab.host_names:  # converged and drilled: rebuilt from scratch after the session
         lab.dirty(name)
     return lab
 
 
 @pytest.fixture(scope="session")
-def first_converge(fresh_lab, tmp_path_factory) -> tuple[ansible_runner.Runner, float]:
+def first_converge(fresh_lab, tmp_path_factory, request: pytest.FixtureRequest) -> tuple[ansible_runner.Runner, float]:
     start = time.monotonic()
-    r = run_site(fresh_lab.paths.inventory, tmp_path_factory.mktemp("converge"))
+    try:
+        r = run_site(fresh_lab.paths.inventory, tmp_path_factory.mktemp("converge"))
+    finally:
+        _release_suite(request.config)
     return r, time.monotonic() - start
 
 
