@@ -57,7 +57,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    # A lab stream that ends early (its worker interrupted) must not hold the suite stream back.
+    # A lab stream that never converges (lab up, the hosts' reset or site.yml raised: every lab
+    # test then errors at once) or is interrupted must not hold the suite stream back.
     for marker in (lab_up_marker(session.config), converged_marker(session.config)):
         if marker and marker.parent.is_dir():
             marker.touch()

@@ -24,7 +24,7 @@ def lab_up_marker(config: pytest.Config) -> Path | None:
 
 
 def converged_marker(config: pytest.Config) -> Path | None:
-    """Written by the lab stream once the first converge of the lab returned (or will not run:
-    `lab up` or the hosts' reset failed); None outside pytest-xdist."""
+    """Written by the lab stream once the first converge of the lab returned, and by each stream's
+    session end (tests/conftest.py); None outside pytest-xdist."""
     shared = shared_dir(config)
     return shared / "lab-converged" if shared else None

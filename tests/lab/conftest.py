@@ -95,11 +95,8 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     marker = lab_up_marker(request.config)
     try:
         record = lab_cycle.up(paths, hosts=hosts)
-    except BaseException as exc:
-        _release_suite(request.config)  # no converge will follow
-        if isinstance(exc, LabError):
-            pytest.fail(f"`vllm-fleet-lab up` failed: {exc}", pytrace=False)
-        raise
+    except LabError as exc:
+        pytest.fail(f"`vllm-fleet-lab up` failed: {exc}", pytrace=False)
     finally:
         if marker:  # the suite stream waits for it (tests/conftest.py), up or not
             marker.touch()
@@ -118,22 +115,11 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
 # --- site.yml on the lab, shared by the modules that need converged hosts ----------------------
 
 
-def _release_suite(config: pytest.Config) -> None:
-    """Let the suite stream start (tests/conftest.py): the first converge returned or will not run."""
-    marker = converged_marker(config)
-    if marker:
-        marker.touch()
-
-
 @pytest.fixture(scope="session")
-def fresh_lab(lab, request: pytest.FixtureRequest):
+def fresh_lab(lab):
     # Hosts of a lab this session started are fresh unless a raw-host test dirtied them; a lab
     # that was already up may hold converged hosts from earlier runs.
-    try:
-        lab.recreate(sorted(lab._dirty) if lab.started_here else lab.host_names)
-    except BaseException:
-        _release_suite(request.config)
-        raise
+    lab.recreate(sorted(lab._dirty) if lab.started_here else lab.host_names)
     for name in lab.host_names:  # converged and drilled: rebuilt from scratch after the session
         lab.dirty(name)
     return lab
@@ -142,10 +128,13 @@ def fresh_lab(lab, request: pytest.FixtureRequest):
 @pytest.fixture(scope="session")
 def first_converge(fresh_lab, tmp_path_factory, request: pytest.FixtureRequest) -> tuple[ansible_runner.Runner, float]:
     start = time.monotonic()
-    try:
-        r = run_site(fresh_lab.paths.inventory, tmp_path_factory.mktemp("converge"))
-    finally:
-        _release_suite(request.config)
-    return r, time.monotonic() - start
+    r = run_site(fresh_lab.paths.inventory, tmp_path_factory.mktemp("converge"))
+    seconds = time.monotonic() - start
+    # The suite stream waits for this (tests/conftest.py). A converge that raised, or a lab that
+    # never came up, ends the lab stream's tests at once, and its session's end lets the suite go.
+    marker = converged_marker(request.config)
+    if marker:
+        marker.touch()
+    return r, seconds
 
 
