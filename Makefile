@@ -15,11 +15,12 @@ $(STAMP): pyproject.toml lab/pyproject.toml constraints.txt
 
 # The lab tests bring the lab up (and down again if they started it); VLLM_FLEET_REAL_VLLM=1
 # installs vLLM's CPU build once into .lab/real-vllm (set it to 0 to skip those tests).
-# Two streams side by side (pytest-xdist, tests/conftest.py): the lab tests, and the others with
-# yamllint and ansible-lint (tests/unit/test_linters.py).
+# Three streams side by side (pytest-xdist, tests/conftest.py): the lab tests; the drills on hosts
+# 1 and 2 and the router (marker hopper), once the lab has converged; the others with yamllint
+# and ansible-lint (tests/unit/test_linters.py).
 test: $(STAMP)
 	VLLM_FLEET_REAL_VLLM=$${VLLM_FLEET_REAL_VLLM:-1} $(BIN)/pytest -q -p no:cacheprovider -rs --durations=30 \
-	  -n 2 --dist loadgroup
+	  -n 3 --dist loadgroup
 
 lint-yaml: $(STAMP)
 	$(BIN)/yamllint -s .

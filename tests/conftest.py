@@ -1,9 +1,12 @@
-"""Fixtures shared by the packaging and lab tests, and the split of the suite into two streams.
+"""Fixtures shared by the packaging and lab tests, and the split of the suite into streams.
 
-`make test` runs pytest-xdist with two workers: the lab tests (marker `lab`: one lab, its hosts
-shared, so one worker and in order) beside everything else, the stand-ins' own tests under
-tests/lab included (they start local processes, not the lab). The lab mostly waits on its
-hosts; the other stream fills the CPU it leaves (https://pytest-xdist.readthedocs.io/en/stable/distribution.html).
+`make test` runs pytest-xdist with three workers: the lab tests (marker `lab`: one lab, its hosts
+shared, so one worker and in order), the hopper drills (markers `lab` and `hopper`: the rolling
+upgrade, router and watchdog drills, on hosts 1 and 2 and the router, which no other lab test
+touches once the lab has converged) and everything else, the stand-ins' own tests under
+tests/lab included (they start local processes, not the lab). The drills mostly wait on restarts
+and health checks; the other streams fill the CPU they leave
+(https://pytest-xdist.readthedocs.io/en/stable/distribution.html).
 
 Except at the start: `lab up` and the first converge of the lab (the lab stream's first steps,
 on its critical path) keep the machine busy by themselves: beside the suite stream `lab up` took
@@ -19,29 +22,26 @@ import dataclasses
 import fcntl
 import json
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.installed import Installed, install
-from tests.workers import converged_marker, lab_up_marker, shared_dir
+from tests.workers import (CURRENT_STREAM, HOPPER_SELECTED, RAN_STREAMS, STREAM, converged_marker, hopper_done_marker,
+                           lab_split, lab_up_marker, shared_dir, stream_of, wait_for, LAB_WAIT_S)
 
 
 # tryfirst: pytest-xdist reads the marks in its own hook of this name (the group becomes part of
 # each test's id there), which would otherwise run before this one.
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    split = lab_split(config)
     for item in items:
-        stream = "lab" if item.get_closest_marker("lab") else "suite"
+        item.stash[STREAM] = stream = stream_of(item, split)
         item.add_marker(pytest.mark.xdist_group(stream))
 
 
 _WAIT_FOR = pytest.StashKey["Path | None"]()
-# Past this the suite stream starts anyway: a lab stream that slow to converge has gone wrong,
-# and the suite's own results should not wait for it (cold, `lab up` and the converge take
-# 12-20 minutes on two cores).
-LAB_WAIT_S = 1800
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -54,12 +54,17 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     elif "lab" in fixtures:
         wait_for = lab_up_marker(session.config)
     session.config.stash[_WAIT_FOR] = wait_for
+    session.config.stash[HOPPER_SELECTED] = any(item.stash.get(STREAM, "") == "hopper" for item in session.items)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     # A lab stream that never converges (lab up, the hosts' reset or site.yml raised: every lab
-    # test then errors at once) or is interrupted must not hold the suite stream back.
-    for marker in (lab_up_marker(session.config), converged_marker(session.config)):
+    # test then errors at once) or is interrupted must not hold the other streams back; the lab
+    # stream waits for the hopper stream's end before it takes the lab down.
+    markers = [lab_up_marker(session.config), converged_marker(session.config)]
+    if "hopper" in session.config.stash.get(RAN_STREAMS, set()):
+        markers.append(hopper_done_marker(session.config))
+    for marker in markers:
         if marker and marker.parent.is_dir():
             marker.touch()
 
@@ -71,14 +76,15 @@ _suite_may_start = False
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     global _suite_may_start
+    stream = item.stash.get(STREAM, "suite")
+    item.config.stash[CURRENT_STREAM] = stream
+    item.config.stash.setdefault(RAN_STREAMS, set()).add(stream)
     if _suite_may_start:
         return
     marker = item.config.stash.get(_WAIT_FOR, None)
     if marker is None or item.get_closest_marker("lab"):
         return
-    started = time.monotonic()
-    while not marker.exists() and time.monotonic() - started < LAB_WAIT_S:
-        time.sleep(2)
+    wait_for(marker, LAB_WAIT_S)
     _suite_may_start = True
 
 

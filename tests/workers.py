@@ -3,6 +3,7 @@ leaves there for the suite stream (tests/conftest.py)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -28,3 +29,56 @@ def converged_marker(config: pytest.Config) -> Path | None:
     session end (tests/conftest.py); None outside pytest-xdist."""
     shared = shared_dir(config)
     return shared / "lab-converged" if shared else None
+
+
+# The lab's second stream: the tests marked `hopper` (the drills on hosts 1 and 2 and the router)
+# run beside the lab stream's tests on hosts 3-5 once the lab has converged, when pytest-xdist has
+# a worker for each stream (`make test` starts three). With fewer they join the lab stream.
+STREAMS = ("suite", "lab", "hopper")
+STREAM = pytest.StashKey[str]()  # an item's
+# The stream of the test this worker is running, and those it ran: the lab fixtures differ between
+# the lab stream, which brings the lab up and down, and the hopper stream, which only uses it.
+CURRENT_STREAM = pytest.StashKey[str]()
+RAN_STREAMS = pytest.StashKey["set[str]"]()
+HOPPER_SELECTED = pytest.StashKey[bool]()  # any test of the session's (after -k, -m) in the hopper stream
+
+
+def lab_split(config: pytest.Config) -> bool:
+    """True when the hopper tests have a stream (and so a pytest-xdist worker) of their own."""
+    workerinput = getattr(config, "workerinput", None)
+    return shared_dir(config) is not None and int((workerinput or {}).get("workercount", 0)) >= len(STREAMS)
+
+
+def stream_of(item: pytest.Item, split: bool) -> str:
+    if not item.get_closest_marker("lab"):
+        return "suite"
+    return "hopper" if split and item.get_closest_marker("hopper") else "lab"
+
+
+def converge_record(config: pytest.Config) -> Path | None:
+    """Written by the lab stream when the first converge returned: its exit code, artifacts and
+    seconds, which the hopper stream reads instead of converging again."""
+    shared = shared_dir(config)
+    return shared / "lab-converge.json" if shared else None
+
+
+def hopper_done_marker(config: pytest.Config) -> Path | None:
+    """Written when the hopper stream's session ends: the lab stream takes the lab down only then."""
+    shared = shared_dir(config)
+    return shared / "hopper-done" if shared else None
+
+
+# Past this a stream waiting for the lab stream goes on anyway: a lab stream that slow to converge
+# has gone wrong, and the other streams' own results should not wait for it (cold, `lab up` and
+# the converge take 12-20 minutes on two cores).
+LAB_WAIT_S = 1800
+
+
+def wait_for(marker: Path, seconds: float) -> bool:
+    """Whether `marker` appeared within `seconds` (polled: the streams are separate processes)."""
+    started = time.monotonic()
+    while not marker.exists():
+        if time.monotonic() - started > seconds:
+            return False
+        time.sleep(2)
+    return True

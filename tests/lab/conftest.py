@@ -22,8 +22,9 @@ from vllm_fleet_lab import state as lab_state
 from vllm_fleet_lab.config import LabPaths
 from vllm_fleet_lab.proc import LabError
 
-from tests.lab.site_run import run_site
-from tests.workers import converged_marker, lab_up_marker
+from tests.lab.site_run import FinishedRun, run_site
+from tests.workers import (CURRENT_STREAM, HOPPER_SELECTED, LAB_WAIT_S, converge_record, converged_marker,
+                           hopper_done_marker, lab_up_marker, wait_for)
 
 MIN_HOSTS = 5  # hosts 1-4: the stand-in; host 5: real vLLM (config.REAL_VLLM_HOST_INDEX)
 
@@ -35,6 +36,9 @@ class Lab:
     # True when this session started the lab: its hosts are then as `lab up` made them, except
     # those marked dirty.
     started_here: bool = False
+    # True in the hopper stream's worker: the lab stream's worker brings the lab up, converges it
+    # and takes it down; this one only uses it.
+    guest: bool = False
     _dirty: set[str] = field(default_factory=set)
     _hosts: dict[str, Any] = field(default_factory=dict)
 
@@ -84,9 +88,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[index] = item
 
 
+def _guest_lab(config: pytest.Config, paths: LabPaths) -> Lab:
+    marker = converged_marker(config)
+    if marker is None or not wait_for(marker, LAB_WAIT_S):
+        pytest.fail(f"the lab stream did not converge the lab within {LAB_WAIT_S} s", pytrace=False)
+    record = lab_state.load(paths)
+    if not record.get("hosts"):
+        pytest.fail("the lab stream did not bring the lab up: its first test's error says why", pytrace=False)
+    return Lab(paths, record, guest=True)
+
+
 @pytest.fixture(scope="session")
 def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     paths = LabPaths.resolve(None)
+    if request.config.stash.get(CURRENT_STREAM, "") == "hopper":
+        yield _guest_lab(request.config, paths)
+        return
     previous = lab_state.load(paths)
     hosts = max(MIN_HOSTS, lab_cycle.gpu_host_count(previous))  # never shrink a lab someone made bigger
     # A lab that was already up stays up afterwards; one this session started is taken down
@@ -102,6 +119,9 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
             marker.touch()
     the_lab = Lab(paths, record, started_here=not was_up)
     yield the_lab
+    done = hopper_done_marker(request.config)
+    if done and request.config.stash.get(HOPPER_SELECTED, False) and not wait_for(done, 2 * LAB_WAIT_S):
+        print(f"the hopper stream did not end within {2 * LAB_WAIT_S} s; taking the lab down anyway")
     if os.environ.get("VLLM_FLEET_LAB_NO_RESET"):
         return
     if not was_up:
@@ -117,6 +137,8 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
 
 @pytest.fixture(scope="session")
 def fresh_lab(lab):
+    if lab.guest:
+        return lab
     # Hosts of a lab this session started are fresh unless a raw-host test dirtied them; a lab
     # that was already up may hold converged hosts from earlier runs.
     lab.recreate(sorted(lab._dirty) if lab.started_here else lab.host_names)
@@ -126,12 +148,21 @@ def fresh_lab(lab):
 
 
 @pytest.fixture(scope="session")
-def first_converge(fresh_lab, tmp_path_factory, request: pytest.FixtureRequest) -> tuple[ansible_runner.Runner, float]:
+def first_converge(fresh_lab, tmp_path_factory,
+                   request: pytest.FixtureRequest) -> tuple[ansible_runner.Runner | FinishedRun, float]:
+    record = converge_record(request.config)
+    if fresh_lab.guest:
+        if not record or not record.is_file():
+            pytest.fail("the lab stream's first converge did not finish: its error is in the lab stream's tests",
+                        pytrace=False)
+        return FinishedRun.load(record)
     start = time.monotonic()
     r = run_site(fresh_lab.paths.inventory, tmp_path_factory.mktemp("converge"))
     seconds = time.monotonic() - start
-    # The suite stream waits for this (tests/conftest.py). A converge that raised, or a lab that
-    # never came up, ends the lab stream's tests at once, and its session's end lets the suite go.
+    if record:
+        FinishedRun.save(record, r, seconds)
+    # The other streams wait for this (tests/conftest.py). A converge that raised, or a lab that
+    # never came up, ends the lab stream's tests at once, and its session's end lets them go.
     marker = converged_marker(request.config)
     if marker:
         marker.touch()

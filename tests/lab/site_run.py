@@ -4,6 +4,8 @@ lab tests."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +22,45 @@ def run_site(inventory: Path, tmp: Path, *, limit: str | None = None, check: boo
                         cmdline="--check --diff" if check else "")
 
 
-def failures(r: ansible_runner.Runner) -> dict[str, Any]:
+@dataclass(frozen=True)
+class FinishedRun:
+    """A run another pytest-xdist worker made (the lab's first converge), read back from the
+    artifacts ansible-runner left: what the tests read of an ansible_runner.Runner."""
+
+    rc: int
+    status: str
+    artifact_dir: Path
+
+    @staticmethod
+    def save(path: Path, r: ansible_runner.Runner, seconds: float) -> None:
+        path.write_text(json.dumps({"rc": r.rc, "status": r.status, "artifact_dir": str(r.config.artifact_dir),
+                                    "seconds": seconds}))
+
+    @staticmethod
+    def load(path: Path) -> tuple[FinishedRun, float]:
+        data = json.loads(path.read_text())
+        return FinishedRun(data["rc"], data["status"], Path(data["artifact_dir"])), data["seconds"]
+
+    @property
+    def events(self) -> Iterator[dict[str, Any]]:
+        paths = (self.artifact_dir / "job_events").glob("*.json")
+        for event in sorted(paths, key=lambda p: int(p.name.split("-")[0])):
+            yield json.loads(event.read_text())
+
+    @property
+    def stats(self) -> dict[str, Any] | None:
+        # ansible_runner.Runner.stats: the playbook_on_stats event's counts.
+        last = [e["event_data"] for e in self.events if e.get("event") == "playbook_on_stats"]
+        keys = ("skipped", "ok", "dark", "failures", "ignored", "rescued", "processed", "changed")
+        return {k: last[-1].get(k, {}) for k in keys} if last else None
+
+
+def failures(r: ansible_runner.Runner | FinishedRun) -> dict[str, Any]:
     stats = r.stats or {}
     return {**stats.get("failures", {}), **stats.get("dark", {})}
 
 
-def failed_messages(r: ansible_runner.Runner) -> list[str]:
+def failed_messages(r: ansible_runner.Runner | FinishedRun) -> list[str]:
     """host, task and message of every failure (a loop's failed items' messages included)."""
     out = []
     for e in r.events:

@@ -1,7 +1,8 @@
-"""Fault drills on the lab's converged hopper hosts (1 and 2), each asserting what a user would
-see afterwards. The vLLM servers are the stand-in (a test double); the faults are real: a killed
-container, a dead engine under a live API server, a host whose ssh goes away mid-run, an
-ansible-playbook killed mid-converge, a full disk under the weight cache.
+"""Fault drills on the lab's converged hosts, each asserting what a user would see afterwards.
+The vLLM servers are the stand-in (a test double); the faults are real: a killed container, a
+dead engine under a live API server (hosts 1 and 2, whose watchdogs probe every few seconds:
+the hopper stream), a host whose ssh goes away mid-run, an ansible-playbook killed
+mid-converge, a full disk under the weight cache (the Spark and the fallback host).
 
 Every drill leaves its host as the converge made it, so the other lab tests see no difference."""
 
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.lab.drills import BACKEND_HEALTH_CODE, H1, H2, STANDIN_HOPPER, completes, kill_after_changed, lab_overrides, serves, snapshot
+from tests.lab.drills import BACKEND_HEALTH_CODE, FALLBACK, H1, H2, SPARK, completes, kill_after_changed, lab_overrides, serves, snapshot
 from tests.lab.site_run import failed_messages, failures
 from vllm_fleet_lab.playbook import run_playbook
 
@@ -58,6 +59,7 @@ def _watchdog_setting(host, name: str) -> int:
     return int(service.split(f"--{name} ")[1].split()[0])
 
 
+@pytest.mark.hopper
 def test_killed_container_comes_back(converged) -> None:
     """`docker kill vllm-main`: systemd (Restart=on-failure) starts a new container that is
     healthy within RestartSec plus the load time."""
@@ -74,6 +76,7 @@ def test_killed_container_comes_back(converged) -> None:
     print(f"killed container serving again after {took:.0f} s (RestartSec {restart_sec} s)")
 
 
+@pytest.mark.hopper
 @pytest.mark.parametrize(("signal_name", "health"), [("USR1", 503), ("USR2", 200)],
                          ids=["health-503", "health-still-200"])
 def test_dead_engine_is_restarted_by_the_watchdog(converged, signal_name, health) -> None:
@@ -112,6 +115,7 @@ setsid -f sh -c 'echo $$ > /tmp/drill-long.pid; exec curl -sN --max-time 300 -H 
   sh "$key" "$body" "$url" </dev/null >/tmp/drill-long.out 2>&1"""
 
 
+@pytest.mark.hopper
 def test_a_long_request_on_a_full_server_is_not_restarted(converged) -> None:
     """max_num_seqs=1 and one long streamed request holding that one slot: every watchdog probe
     waits in vLLM's queue past its timeout, for longer than the watchdog used to need to restart
@@ -171,14 +175,15 @@ def test_a_long_request_on_a_full_server_is_not_restarted(converged) -> None:
 
 
 def test_unreachable_host_mid_run_the_others_complete(converged, tmp_path) -> None:
-    """ssh to host 2 goes away when the vllm stage starts: host 1 still completes every stage
-    (smoke tests included), host 2 is reported unreachable, by Ansible and by the last play."""
+    """ssh to the fallback host goes away when the vllm stage starts: the Spark still completes
+    every stage (smoke tests included), the fallback host is reported unreachable, by Ansible and
+    by the last play."""
     cut: dict[str, float] = {}
 
     def on_event(event: dict[str, Any]) -> bool:
         data = event.get("event_data", {})
         if not cut and event.get("event") == "playbook_on_play_start" and data.get("play") == "Serve vLLM instances":
-            subprocess.run(["docker", "exec", H2, "sh", "-c",
+            subprocess.run(["docker", "exec", FALLBACK, "sh", "-c",
                             "systemctl stop ssh.socket ssh.service; pkill -KILL -x sshd"], check=False)
             cut["at"] = time.monotonic()
         return True
@@ -186,31 +191,31 @@ def test_unreachable_host_mid_run_the_others_complete(converged, tmp_path) -> No
     try:
         # The stages before the cut (validate, preflight) and after it (vllm, smoke, the report);
         # cuda and docker, already converged, would only add time.
-        r = run_playbook("site.yml", converged.paths.inventory, tmp_path / "run", limit=STANDIN_HOPPER,
+        r = run_playbook("site.yml", converged.paths.inventory, tmp_path / "run", limit=f"{SPARK}:{FALLBACK}",
                          cmdline="--skip-tags cuda,docker", event_handler=on_event)
     finally:
-        subprocess.run(["docker", "exec", H2, "systemctl", "start", "ssh.service"], check=True)
+        subprocess.run(["docker", "exec", FALLBACK, "systemctl", "start", "ssh.service"], check=True)
     assert cut, "the run never reached the vllm stage"
     assert r.rc != 0
     stats = r.stats or {}
-    assert set(stats.get("dark", {})) == {H2}, stats
+    assert set(stats.get("dark", {})) == {FALLBACK}, stats
     assert not stats.get("failures"), failed_messages(r)
     smoked = {e["event_data"]["host"] for e in r.events if e.get("event") == "runner_on_ok"
               and e["event_data"].get("play") == "Smoke-test the vLLM instances"}
-    assert smoked == {H1}
+    assert smoked == {SPARK}
     report = [e["event_data"]["res"]["msg"] for e in r.events if e.get("event") == "runner_on_ok"
               and e["event_data"].get("task") == "Name the hosts that did not complete"]
-    assert report and f"1 of 2 hosts did not complete: {H2}" in report[0], report
-    assert serves(converged.host(H1))
-    # Host 2 was left as it was (the vllm stage never reached it) and serves on.
-    assert serves(converged.host(H2))
+    assert report and f"1 of 2 hosts did not complete: {FALLBACK}" in report[0], report
+    assert serves(converged.host(SPARK))
+    # The fallback host was left as it was (the vllm stage never reached it) and serves on.
+    assert serves(converged.host(FALLBACK))
 
 
 def test_playbook_killed_mid_converge_rerun_converges(converged, tmp_path) -> None:
     """ansible-playbook is SIGKILLed right after it wrote a changed .args file, before its
     restart handler: the container still runs the old flags. The re-run restarts it anyway (the
     container's label, a fingerprint of the files it started from, no longer matches the files)."""
-    host = converged.host(H1)
+    host = converged.host(SPARK)
     inventory = converged.paths.inventory
     overrides = lab_overrides(inventory)
     changed = json.loads(json.dumps(overrides))
@@ -220,8 +225,8 @@ def test_playbook_killed_mid_converge_rerun_converges(converged, tmp_path) -> No
     killed: dict[str, float] = {}
 
     try:
-        r = run_playbook("playbooks/vllm.yml", inventory, run_dir, limit=H1, extravars={"vllm_fleet_overrides": changed},
-                         event_handler=kill_after_changed(H1, "Write the instance arguments", run_dir, killed))
+        r = run_playbook("playbooks/vllm.yml", inventory, run_dir, limit=SPARK, extravars={"vllm_fleet_overrides": changed},
+                         event_handler=kill_after_changed(SPARK, "Write the instance arguments", run_dir, killed))
         assert killed, "the run was not killed"
         assert r.rc != 0 and r.status == "failed", (r.rc, r.status)
         half = snapshot(host)
@@ -229,7 +234,7 @@ def test_playbook_killed_mid_converge_rerun_converges(converged, tmp_path) -> No
         assert half["id"] == before["id"] and "7" not in half["cmd"], "the restart ran before the kill"
         assert _label(host) != _fingerprint(host), "the container should still run the older files"
 
-        again = run_playbook("playbooks/vllm.yml", inventory, tmp_path / "rerun", limit=H1,
+        again = run_playbook("playbooks/vllm.yml", inventory, tmp_path / "rerun", limit=SPARK,
                              extravars={"vllm_fleet_overrides": changed})
         assert again.rc == 0, failed_messages(again)
         after = snapshot(host)
@@ -239,7 +244,7 @@ def test_playbook_killed_mid_converge_rerun_converges(converged, tmp_path) -> No
         assert _label(host) == _fingerprint(host)
 
     finally:
-        back = run_playbook("playbooks/vllm.yml", inventory, tmp_path / "back", limit=H1)
+        back = run_playbook("playbooks/vllm.yml", inventory, tmp_path / "back", limit=SPARK)
         assert back.rc == 0, failed_messages(back)
     assert snapshot(host)["args"] == before["args"]
 
@@ -247,7 +252,7 @@ def test_playbook_killed_mid_converge_rerun_converges(converged, tmp_path) -> No
 def test_disk_full_during_weight_prefetch(converged, tmp_path) -> None:
     """The weight cache's disk is full: the prefetch fails with a sentence that says so, nothing
     is marked complete, and nothing after the prefetch ran: the instance serves on unchanged."""
-    host = converged.host(H1)
+    host = converged.host(SPARK)
     cache = "/var/lib/vllm-fleet/hf-cache-drill"
     before = snapshot(host)
     # A tiny filesystem, filled to the last block before the run (preflight checks the disk
@@ -255,9 +260,9 @@ def test_disk_full_during_weight_prefetch(converged, tmp_path) -> None:
     host.check_output(f"mkdir -p {cache} && mount -t tmpfs -o size=256k tmpfs {cache}"
                       f" && mkdir -p {cache}/.vllm-fleet && (dd if=/dev/zero of={cache}/filler bs=4k 2>/dev/null || true)")
     try:
-        r = run_playbook("playbooks/vllm.yml", converged.paths.inventory, tmp_path / "full", limit=H1,
+        r = run_playbook("playbooks/vllm.yml", converged.paths.inventory, tmp_path / "full", limit=SPARK,
                          extravars={"vllm_hf_cache_dir": cache})
-        assert r.rc != 0 and set(failures(r)) == {H1}
+        assert r.rc != 0 and set(failures(r)) == {SPARK}
         failed = [e["event_data"] for e in r.events if e.get("event") == "runner_on_failed"]
         assert [f["task"] for f in failed] == ["Report a failed download"], failed_messages(r)
         message = failed[0]["res"]["msg"]

@@ -17,7 +17,7 @@ from tests.lab.drills import H1, H2
 from tests.lab.router_client import ADMIN, ROUTER, Edge, edge_of, router_servers, under_load, wait_router_up
 from tests.lab.site_run import failed_messages, failures
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.hopper]
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,10 @@ from vllm_fleet_lab.playbook import run_playbook
 pytestmark = pytest.mark.lab
 
 H100, H200, SPARK, A100X2 = "vllm-fleet-lab-1", "vllm-fleet-lab-2", "vllm-fleet-lab-3", "vllm-fleet-lab-4"
-SERVING = (H100, H200, SPARK)
+REAL_VLLM = "vllm-fleet-lab-5"
+# Hosts 1 and 2 are the hopper stream's (tests/workers.py): tests that change a host, or use one
+# as a client, take hosts 3-5.
+SERVING = (pytest.param(H100, marks=pytest.mark.hopper), pytest.param(H200, marks=pytest.mark.hopper), SPARK)
 # Where the vllm role keeps the prefetch's token (vllm_prefetch_secrets_dir/hf-token).
 PREFETCH_TOKEN = "/etc/vllm-fleet/secrets/_prefetch/hf-token"
 
@@ -135,7 +138,7 @@ def test_the_proxy_serves_only_keyed_paths_to_other_hosts(first_converge, fresh_
     """From another lab host, over the network: no path answers without the key, the keyed
     paths answer with it, /invocations never, and vLLM's own port is not reachable at all."""
     key = _api_key(fresh_lab)
-    spark, client = fresh_lab.host(SPARK), fresh_lab.host(H100)
+    spark, client = fresh_lab.host(SPARK), fresh_lab.host(A100X2)
     cert = spark.file("/etc/vllm-fleet/tls/server.crt").content_string
     client.run(f"printf '%s' {shlex.quote(cert)} > /tmp/spark-proxy.crt")
     base = f"https://{fresh_lab.address(SPARK)}:8000"
@@ -225,13 +228,13 @@ SAMPLER = (f"nohup sh -c 'while [ ! -e {WORK}/stop ]; do ps -ww -eo args; docker
 
 
 def test_hf_token_never_shows_while_the_prefetch_runs(first_converge, fresh_lab, tmp_path) -> None:
-    """The prefetch runs again on host 1 (its marker and one snapshot file removed, so `hf
+    """The prefetch runs again on the Spark (its marker and one snapshot file removed, so `hf
     download` must ask the gated Hub stand-in, which answers only with the token), at -vvv, with
     `ps` and `docker inspect` of every container sampled on the host all along and the prefetch
     container's configuration recorded. The token is in none of them, nor in the journal: it
     reached `hf` only through the root-only file that HF_TOKEN_PATH names."""
     token = _hf_token(fresh_lab)
-    host = fresh_lab.host(H100)
+    host = fresh_lab.host(SPARK)
     token_file, tokens_dir = host.file(PREFETCH_TOKEN), host.file(PREFETCH_TOKEN.rsplit("/", 1)[0])
     assert token_file.content_string == token
     assert (token_file.mode, token_file.user, tokens_dir.mode, tokens_dir.user) == (0o600, "root", 0o700, "root")
@@ -245,7 +248,7 @@ def test_hf_token_never_shows_while_the_prefetch_runs(first_converge, fresh_lab,
     command = yaml.safe_load((REPO / "roles/vllm/defaults/main.yml").read_text())["vllm_prefetch_command"]
     sampler = int(host.check_output(SAMPLER))
     try:
-        r = run_playbook("playbooks/vllm.yml", fresh_lab.paths.inventory, tmp_path / "run", limit=H100,
+        r = run_playbook("playbooks/vllm.yml", fresh_lab.paths.inventory, tmp_path / "run", limit=SPARK,
                          cmdline="-vvv", extravars={"vllm_prefetch_command": [f"{WORK}/docker", *command[1:]]})
     finally:
         host.run(f"touch {WORK}/stop; for i in $(seq 50); do kill -0 {sampler} 2>/dev/null || break; sleep 0.1; done")
@@ -362,15 +365,15 @@ def test_a_repository_key_that_is_not_pinned_changes_nothing(first_converge, fre
     """The mirror serves another key where the CUDA key belongs (the toolkit repository's: a real
     lab key, so only the pin tells them apart). The cuda role stops at the key check with both
     fingerprints and the fix in its message; the keyrings and the apt sources are as they were."""
-    host = fresh_lab.host(H100)
+    host = fresh_lab.host(A100X2)
     offline = yaml.safe_load((fresh_lab.paths.inventory / "group_vars/all/offline.yml").read_text())
     state = ("stat -c '%n %s %Y' /etc/apt/keyrings/* /etc/apt/sources.list.d/*"
              " && sha256sum /etc/apt/keyrings/* /etc/apt/sources.list.d/*")
     before = host.check_output(state)
     assert "/etc/apt/keyrings/cuda.asc" in before
-    r = run_playbook("playbooks/cuda.yml", fresh_lab.paths.inventory, tmp_path / "run", limit=H100,
+    r = run_playbook("playbooks/cuda.yml", fresh_lab.paths.inventory, tmp_path / "run", limit=A100X2,
                      extravars={"cuda_repo_key_url": f"{offline['nvidia_container_toolkit_repo_base_url']}/gpgkey"})
-    assert r.rc != 0 and set(failures(r)) == {H100}
+    assert r.rc != 0 and set(failures(r)) == {A100X2}
     failed = [e["event_data"] for e in r.events if e.get("event") == "runner_on_failed"]
     assert [f["task"] for f in failed] == ["Compare the repository key with the pinned fingerprints"], \
         failed_messages(r)
@@ -390,17 +393,17 @@ def test_container_addresses_are_not_reachable_from_other_hosts(first_converge, 
     through the host reaches the container's port, though it is published on 127.0.0.1 only. The
     docker role's guard drops that; with the guard stopped the same request gets through (so the
     route works and the guard is what stops it); started again, it stops it again."""
-    target = fresh_lab.host(H200)
+    target = fresh_lab.host(SPARK)
     ip = target.check_output("docker inspect -f '{{.NetworkSettings.IPAddress}}' vllm-main")
     assert ip and target.service(GUARD).is_enabled and target.service(GUARD).is_running
     assert "docker.service" in target.check_output(f"systemctl show -p PartOf --value {GUARD}")
     assert GUARD in target.check_output("systemctl show -p Wants --value docker.service")
     # A client whose own containers do not use that address (the route would divert them).
     addresses = "docker ps -q | xargs -r docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}'"
-    name = next((n for n in (A100X2, SPARK, H100) if ip not in fresh_lab.host(n).check_output(addresses).split()), A100X2)
+    name = next((n for n in (A100X2, REAL_VLLM) if ip not in fresh_lab.host(n).check_output(addresses).split()), A100X2)
     client = fresh_lab.host(name)
     probe = f"curl -s -m 3 -o /dev/null -w '%{{http_code}}' http://{ip}:8000/health"
-    route = f"{ip}/32 via {fresh_lab.address(H200)}"
+    route = f"{ip}/32 via {fresh_lab.address(SPARK)}"
     client.check_output(f"ip route replace {route}")
     try:
         guarded = client.run(probe).stdout.strip()
@@ -412,7 +415,7 @@ def test_container_addresses_are_not_reachable_from_other_hosts(first_converge, 
         client.run(f"ip route del {route}")
         target.run(f"systemctl start {GUARD}")
     assert unguarded == "200", f"without the guard {name} does not reach {ip} either ({unguarded}): nothing is shown"
-    assert (guarded, again) == ("000", "000"), f"{name} reaches the container at {ip}:8000 through {H200}"
+    assert (guarded, again) == ("000", "000"), f"{name} reaches the container at {ip}:8000 through {SPARK}"
     backend = json.loads(target.check_output("cat /etc/vllm-fleet/main.json"))["backend_url"]
     local = target.run(f"curl -s -o /dev/null -w '%{{http_code}}' {backend}/health").stdout.strip()
     assert local == "200", "the guard broke the published port on the host itself"

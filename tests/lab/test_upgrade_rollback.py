@@ -37,7 +37,7 @@ from tests.lab.site_run import failed_messages, failures
 from vllm_fleet_lab.playbook import run_playbook
 from vllm_fleet_lab.variants import build_variant
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.hopper]
 
 HOPPER = (H1, H2)
 FAST_HEALTH = {"vllm_fleet_upgrade_health_retries": 30, "vllm_fleet_upgrade_health_delay": 2}
