@@ -9,11 +9,11 @@ and health checks; the other streams fill the CPU they leave
 (https://pytest-xdist.readthedocs.io/en/stable/distribution.html).
 
 Except at the start: `lab up` and the first converge of the lab (the lab stream's first steps,
-on its critical path) keep the machine busy by themselves: beside the suite stream `lab up` took
-511 s instead of 241 on two cores, and the converge kept both cores 96% busy. The suite stream
-waits for them (`converged_marker`; `lab_up_marker` when no test needs converged hosts) and then
-has the lab's long waits on its hosts to run in: after the converge, playbooks run against one
-or two hosts at a time, one task after another, and leave about a core idle.
+on everyone's critical path: the hopper stream waits for them) keep the machine busy: beside the
+suite stream at the same priority `lab up` took 511 s instead of 241 on two cores, and the
+converge kept both cores 96% busy. Until the converge returned (`converged_marker`;
+`lab_up_marker` when no test needs converged hosts) the suite stream runs at the lowest CPU
+priority, in what they leave idle, its long tests without deadlines first.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import pytest
 
 from tests.installed import Installed, install
 from tests.workers import (CURRENT_STREAM, HOPPER_SELECTED, RAN_STREAMS, STREAM, converged_marker, hopper_done_marker,
-                           lab_split, lab_up_marker, shared_dir, stream_of, wait_for, LAB_WAIT_S)
+                           lab_split, lab_up_marker, shared_dir, stream_of, yield_cpu_until)
 
 
 # tryfirst: pytest-xdist reads the marks in its own hook of this name (the group becomes part of
@@ -39,6 +39,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         item.stash[STREAM] = stream = stream_of(item, split)
         item.add_marker(pytest.mark.xdist_group(stream))
+    # Stable: the rest keep their order.
+    items.sort(key=lambda item: item.stash[STREAM] != "suite" or not item.nodeid.startswith(FIRST_IN_SUITE))
+
+
+# Long and CPU-bound, with no deadline that a low CPU priority could miss: what the suite stream
+# runs while it yields the CPU to `lab up` and the converge.
+FIRST_IN_SUITE = ("tests/unit/test_contract.py", "tests/unit/test_linters.py", "tests/packaging/")
 
 
 _WAIT_FOR = pytest.StashKey["Path | None"]()
@@ -69,23 +76,22 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             marker.touch()
 
 
-_suite_may_start = False
+_suite_started = False
 
 
 # tryfirst: before the test's fixtures, the session-scoped ones of the suite's first test included.
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    global _suite_may_start
+    global _suite_started
     stream = item.stash.get(STREAM, "suite")
     item.config.stash[CURRENT_STREAM] = stream
     item.config.stash.setdefault(RAN_STREAMS, set()).add(stream)
-    if _suite_may_start:
+    if _suite_started or stream != "suite":
         return
+    _suite_started = True
     marker = item.config.stash.get(_WAIT_FOR, None)
-    if marker is None or item.get_closest_marker("lab"):
-        return
-    wait_for(marker, LAB_WAIT_S)
-    _suite_may_start = True
+    if marker is not None and not marker.exists():
+        yield_cpu_until(marker)
 
 
 @pytest.fixture(scope="session")
