@@ -68,8 +68,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     # A lab stream that never converges (lab up, the hosts' reset or site.yml raised: every lab
     # test then errors at once) or is interrupted must not hold the other streams back; the lab
     # stream waits for the hopper stream's end before it takes the lab down.
-    markers = [lab_up_marker(session.config), converged_marker(session.config)]
-    if "hopper" in session.config.stash.get(RAN_STREAMS, set()):
+    # Only the stream that writes a marker: the suite stream may end before the converge.
+    ran = session.config.stash.get(RAN_STREAMS, set())
+    markers = [lab_up_marker(session.config), converged_marker(session.config)] if "lab" in ran else []
+    if "hopper" in ran:
         markers.append(hopper_done_marker(session.config))
     for marker in markers:
         if marker and marker.parent.is_dir():
