@@ -4,8 +4,8 @@ lab tests."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,9 @@ def run_site(inventory: Path, tmp: Path, *, limit: str | None = None, check: boo
 
 @dataclass(frozen=True)
 class FinishedRun:
-    """A run another pytest-xdist worker made (the lab's first converge), read back from the
-    artifacts ansible-runner left: what the tests read of an ansible_runner.Runner."""
+    """A finished run read back from the artifacts ansible-runner left (the lab's first converge,
+    made by another pytest-xdist worker; a job `ansible-runner run` ran): what the tests read of
+    an ansible_runner.Runner. The events are read once."""
 
     rc: int
     status: str
@@ -41,13 +42,12 @@ class FinishedRun:
         data = json.loads(path.read_text())
         return FinishedRun(data["rc"], data["status"], Path(data["artifact_dir"])), data["seconds"]
 
-    @property
-    def events(self) -> Iterator[dict[str, Any]]:
+    @cached_property
+    def events(self) -> list[dict[str, Any]]:
         paths = (self.artifact_dir / "job_events").glob("*.json")
-        for event in sorted(paths, key=lambda p: int(p.name.split("-")[0])):
-            yield json.loads(event.read_text())
+        return [json.loads(p.read_text()) for p in sorted(paths, key=lambda p: int(p.name.split("-")[0]))]
 
-    @property
+    @cached_property
     def stats(self) -> dict[str, Any] | None:
         # ansible_runner.Runner.stats: the playbook_on_stats event's counts.
         last = [e["event_data"] for e in self.events if e.get("event") == "playbook_on_stats"]

@@ -7,12 +7,12 @@ vllm run and change nothing: the installed collection renders exactly what the c
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import pytest
 
 from tests.installed import Installed
+from tests.lab.site_run import FinishedRun
 
 pytestmark = pytest.mark.lab
 
@@ -35,9 +35,9 @@ def test_site_runs_under_ansible_runner_as_awx_runs_a_job(first_converge, fresh_
     assert proc.returncode == 0, out[-4000:]
     assert (artifacts / "status").read_text().strip() == "successful", out[-4000:]
     # What AWX shows of a job: its events; the last one carries the play recap.
-    events = [json.loads(p.read_text()) for p in sorted((artifacts / "job_events").glob("*.json"),
-                                                       key=lambda p: int(p.name.split("-")[0]))]
-    stats = next(e for e in reversed(events) if e.get("event") == "playbook_on_stats")["event_data"]
+    run = FinishedRun(proc.returncode, "successful", artifacts)
+    events, stats = run.events, run.stats
+    assert stats is not None, out[-4000:]
     assert stats["ok"].get(SPARK) and not stats["changed"].get(SPARK) and not stats["failures"], stats
     # The stages really ran, from the installed collection's files.
     data = [e.get("event_data", {}) for e in events]  # some events (verbose lines) carry none
