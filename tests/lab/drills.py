@@ -13,13 +13,6 @@ from typing import Any
 
 import yaml
 
-# The hopper group's stand-in hosts (host 5, also hopper, serves real vLLM and is left alone):
-# the upgrade, router and watchdog drills' (marker `hopper`). The other drills take the Spark and
-# the fallback host, which the hopper stream leaves alone (tests/workers.py).
-H1, H2 = "vllm-fleet-lab-1", "vllm-fleet-lab-2"
-STANDIN_HOPPER = f"{H1}:{H2}"
-SPARK, FALLBACK = "vllm-fleet-lab-3", "vllm-fleet-lab-4"
-
 # A one-token completion with the instance's own key and served name: proof of a working
 # engine, which /health is not (vLLM may answer 200 with a dead engine). Served name, URL and CA
 # (behind the proxy: https) from the instance's manifest (what the role deployed), the key from

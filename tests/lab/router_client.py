@@ -13,10 +13,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.lab.drills import H2
-from vllm_fleet_lab.config import ROUTER_HOST_INDEX, host_name, router_manifest_path
+from tests.lab.lab_hosts import H2, ROUTER
+from vllm_fleet_lab.config import router_manifest_path
 
-ROUTER = host_name(ROUTER_HOST_INDEX)
 ADMIN = "socat stdio UNIX-CONNECT:/run/haproxy/admin.sock"
 
 

@@ -13,15 +13,13 @@ from datetime import datetime
 
 import pytest
 import yaml
-from vllm_fleet_lab.config import ARM64_HOST_INDEX, host_name
+from vllm_fleet_lab.config import ARM64_HOST_INDEX
 
+from tests.lab.lab_hosts import ARM64
 from tests.lab.site_run import failures
 from vllm_fleet.serving.profiles import resolve_serving
 
 pytestmark = pytest.mark.lab
-
-ARM64 = host_name(ARM64_HOST_INDEX)
-
 
 @pytest.fixture(scope="module")
 def arm64(first_converge, fresh_lab):

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.lab.drills import BACKEND_HEALTH_CODE, FALLBACK, H1, H2, SPARK, completes, kill_after_changed, lab_overrides, serves, snapshot
+from tests.lab.lab_hosts import FALLBACK, H1, H2, SPARK
+from tests.lab.drills import BACKEND_HEALTH_CODE, completes, kill_after_changed, lab_overrides, serves, snapshot
 from tests.lab.site_run import failed_messages, failures
 from vllm_fleet_lab.playbook import run_playbook
 

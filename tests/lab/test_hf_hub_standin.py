@@ -27,6 +27,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.lab.lab_hosts import FALLBACK
+
 ROOT = Path(__file__).resolve().parents[2]
 STANDIN_DIR = ROOT / "lab" / "hf-hub-standin"
 HF = STANDIN_DIR / "hf"
@@ -356,7 +358,7 @@ def test_the_roles_prefetch_command_fills_the_cache_on_a_lab_host(first_converge
     lab_vars = yaml.safe_load((lab.paths.inventory / "group_vars/all/lab.yml").read_text())
     token = lab_vars["vault_vllm_fleet_hf_token"]
     image = lab.record["image"]
-    name = "vllm-fleet-lab-4"  # the fallback host: the hopper stream drills hosts 1 and 2 meanwhile
+    name = FALLBACK  # the hopper stream drills hosts 1 and 2 meanwhile
     host = lab.host(name)
     if host.run("systemctl is-active docker").rc != 0:  # a fresh lab: the docker role has not run
         lab.dirty(name)

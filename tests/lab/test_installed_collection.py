@@ -11,13 +11,13 @@ import shutil
 
 import pytest
 
+from tests.lab.lab_hosts import SPARK
 from tests.installed import Installed
 from tests.lab.site_run import FinishedRun
 
 pytestmark = pytest.mark.lab
 
 # The Spark: the hopper stream drills hosts 1 and 2 meanwhile (tests/workers.py).
-SPARK = "vllm-fleet-lab-3"
 # A job template's playbook in an AWX project: the collection's, by its full name.
 PROJECT_PLAYBOOK = "- name: Deploy the fleet\n  ansible.builtin.import_playbook: vllm_fleet.fleet.site\n"
 

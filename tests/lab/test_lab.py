@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.lab.lab_hosts import FALLBACK, H1, H2, SPARK
 
 from vllm_fleet_lab.keys import fingerprint
 
@@ -24,7 +25,6 @@ pytestmark = pytest.mark.lab
 MIRROR = "http://vllm-fleet-lab-mirror"
 CUDA_REPO = "compute/cuda/repos/debian12/x86_64"
 TOOLKIT_REPO = "libnvidia-container/stable/deb/amd64"
-HOST_1, HOST_2 = "vllm-fleet-lab-1", "vllm-fleet-lab-2"
 
 
 def sh(host, command: str, ok: bool = True):
@@ -91,7 +91,7 @@ def test_second_lab_up_reuses_everything(lab):
 
 def test_a_host_comes_back_from_a_reboot(lab):
     """The cuda role reboots after a driver change: the container restarts (restart policy)."""
-    host = lab.host("vllm-fleet-lab-3")
+    host = lab.host(SPARK)
     pid1_start = sh(host, "awk '{print $22}' /proc/1/stat").stdout.strip()
     try:
         host.run("systemctl reboot")
@@ -124,19 +124,19 @@ def test_inventory_carries_mirrors_image_and_standin_waivers(lab, tmp_path):
                                capture_output=True, text=True, check=True).stdout
         assert f"fpr:::::::::{fingerprint(lab.paths, key)}:" in shown, served
     assert lab.record["image_digest"] in offline
-    spark_host = (inv / "host_vars/vllm-fleet-lab-3.yml").read_text()
+    spark_host = (inv / "host_vars" / f"{SPARK}.yml").read_text()
     waivers = yaml.safe_load(spark_host)["vllm_fleet_waivers"]
     assert sorted(waivers) == ["VF102", "VF113"] and all("lab stand-in" in r for r in waivers.values())
-    assert "vllm_fleet_waivers" not in (inv / "host_vars/vllm-fleet-lab-1.yml").read_text()
-    assert "vllm-fleet-lab-3" in (inv / "hosts.yml").read_text().split("spark:")[1].split("fallback:")[0]
+    assert "vllm_fleet_waivers" not in (inv / "host_vars" / f"{H1}.yml").read_text()
+    assert SPARK in (inv / "hosts.yml").read_text().split("spark:")[1].split("fallback:")[0]
 
 
 # --- apt signatures ------------------------------------------------------------------------------
 
 
 def test_cuda_keyring_and_signed_repo_install_cuda_toolkit(lab):
-    host = lab.host(HOST_2)
-    lab.dirty(HOST_2)
+    host = lab.host(H2)
+    lab.dirty(H2)
     sh(host, f"curl -fsSo /tmp/cuda-keyring.deb {MIRROR}/{CUDA_REPO}/cuda-keyring_1.1-1_all.deb"
              " && dpkg -i /tmp/cuda-keyring.deb")
     assert host.file("/usr/share/keyrings/cuda-archive-keyring.gpg").exists
@@ -159,7 +159,7 @@ def test_apt_refuses_a_tampered_release_file(lab, tampered, what):
         (repo / "InRelease").unlink()  # make apt use Release + Release.gpg
     path = repo / what
     path.write_text(path.read_text().replace("Label: NVIDIA CUDA", "Label: NVIDIA CUDX"))
-    host = lab.host(HOST_1)
+    host = lab.host(H1)
     opts = isolated_apt(host, f"release-{what}", url, f"{MIRROR}/{CUDA_REPO}/3bf863cc.pub")
     result = host.run(f"apt-get {opts} update")
     assert result.rc != 0
@@ -167,7 +167,7 @@ def test_apt_refuses_a_tampered_release_file(lab, tampered, what):
 
 
 def test_apt_refuses_a_repository_signed_with_another_key(lab):
-    host = lab.host(HOST_1)
+    host = lab.host(H1)
     opts = isolated_apt(host, "wrong-key", f"{MIRROR}/{TOOLKIT_REPO}", f"{MIRROR}/{CUDA_REPO}/3bf863cc.pub")
     result = host.run(f"apt-get {opts} update")
     assert result.rc != 0
@@ -180,7 +180,7 @@ def test_apt_refuses_a_tampered_package(lab, tampered):
     data = bytearray(deb.read_bytes())
     data[len(data) // 2] ^= 0xFF  # same size, other content: only the hash can tell
     deb.write_bytes(bytes(data))
-    host = lab.host(HOST_1)
+    host = lab.host(H1)
     opts = isolated_apt(host, "deb", url, f"{url}/3bf863cc.pub")
     sh(host, f"apt-get {opts} update")  # the signed indexes are intact
     result = apt_install(host, opts, "--download-only", "cuda-nvcc-13-0")
@@ -207,7 +207,7 @@ def test_nvidia_smi_answers_per_host_identity(lab):
         gpus = lab.identity(name)["gpus"]
         rows = sh(host, "nvidia-smi --query-gpu=name,uuid,compute_cap --format=csv,noheader").stdout.splitlines()
         assert rows == [f"{g['name']}, {g['uuid']}, {g['compute_cap']}" for g in gpus], name
-    assert len(lab.identity("vllm-fleet-lab-4")["gpus"]) == 2  # fallback: tensor parallel 2
+    assert len(lab.identity(FALLBACK)["gpus"]) == 2  # fallback: tensor parallel 2
 
 
 # --- registry, Docker inside a host, container toolkit ---------------------------------------------
@@ -216,8 +216,8 @@ def test_nvidia_smi_answers_per_host_identity(lab):
 @pytest.fixture(scope="module")
 def docker_host(lab):
     """Host 1 with Debian's docker.io (its daemon.json was pre-seeded with user keys)."""
-    host = lab.host(HOST_1)
-    lab.dirty(HOST_1)
+    host = lab.host(H1)
+    lab.dirty(H1)
     sh(host, "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io")
     sh(host, "systemctl is-active docker")
     return host
@@ -250,7 +250,7 @@ def test_gpus_work_after_the_toolkit_and_nvidia_ctk_keeps_user_keys(lab, docker_
     assert after == {**before, "runtimes": {"nvidia": {"args": [], "path": "nvidia-container-runtime"}}}
     sh(docker_host, "systemctl restart docker")
 
-    gpu = lab.identity(HOST_1)["gpus"][0]
+    gpu = lab.identity(H1)["gpus"][0]
     for how in ("--gpus all", "--runtime nvidia -e NVIDIA_VISIBLE_DEVICES=all"):
         out = sh(docker_host, run_smi.format(how)).stdout
         assert f"GPU 0: {gpu['name']} (UUID: {gpu['uuid']})" in out, how
@@ -260,8 +260,8 @@ def test_gpus_work_after_the_toolkit_and_nvidia_ctk_keeps_user_keys(lab, docker_
 
 
 def test_nvidia_ctk_merges_an_explicit_config_and_sets_default(lab):
-    host = lab.host(HOST_2)
-    lab.dirty(HOST_2)
+    host = lab.host(H2)
+    lab.dirty(H2)
     opts = isolated_apt(host, "ctk", f"{MIRROR}/{TOOLKIT_REPO}", f"{MIRROR}/libnvidia-container/gpgkey")
     sh(host, f"apt-get {opts} update")
     assert apt_install(host, opts, "nvidia-container-toolkit").rc == 0

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from tests.lab.drills import H1
+from tests.lab.lab_hosts import H1
 from tests.lab.site_run import REPO, failed_messages, failures
 from vllm_fleet.serving.profiles import resolve_serving
 from vllm_fleet.serving.args import serve_args

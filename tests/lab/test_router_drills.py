@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from tests.lab.drills import H1, H2
+from tests.lab.lab_hosts import H1, H2
 from tests.lab.router_client import ADMIN, ROUTER, Edge, edge_of, router_servers, under_load, wait_router_up
 from tests.lab.site_run import failed_messages, failures
 

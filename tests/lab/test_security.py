@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.lab.lab_hosts import FALLBACK, H1, H2, REAL_VLLM, SPARK
 from tests.lab.drills import completes
 from tests.lab.site_run import REPO, failed_messages, failures
 from vllm_fleet_lab.keys import fingerprint
@@ -30,11 +31,9 @@ from vllm_fleet_lab.playbook import run_playbook
 
 pytestmark = pytest.mark.lab
 
-H100, H200, SPARK, A100X2 = "vllm-fleet-lab-1", "vllm-fleet-lab-2", "vllm-fleet-lab-3", "vllm-fleet-lab-4"
-REAL_VLLM = "vllm-fleet-lab-5"
 # Hosts 1 and 2 are the hopper stream's (tests/workers.py): tests that change a host, or use one
 # as a client, take hosts 3-5.
-SERVING = (pytest.param(H100, marks=pytest.mark.hopper), pytest.param(H200, marks=pytest.mark.hopper), SPARK)
+SERVING = (pytest.param(H1, marks=pytest.mark.hopper), pytest.param(H2, marks=pytest.mark.hopper), SPARK)
 # Where the vllm role keeps the prefetch's token (vllm_prefetch_secrets_dir/hf-token).
 PREFETCH_TOKEN = "/etc/vllm-fleet/secrets/_prefetch/hf-token"
 
@@ -138,7 +137,7 @@ def test_the_proxy_serves_only_keyed_paths_to_other_hosts(first_converge, fresh_
     """From another lab host, over the network: no path answers without the key, the keyed
     paths answer with it, /invocations never, and vLLM's own port is not reachable at all."""
     key = _api_key(fresh_lab)
-    spark, client = fresh_lab.host(SPARK), fresh_lab.host(A100X2)
+    spark, client = fresh_lab.host(SPARK), fresh_lab.host(FALLBACK)
     cert = spark.file("/etc/vllm-fleet/tls/server.crt").content_string
     client.run(f"printf '%s' {shlex.quote(cert)} > /tmp/spark-proxy.crt")
     base = f"https://{fresh_lab.address(SPARK)}:8000"
@@ -365,15 +364,15 @@ def test_a_repository_key_that_is_not_pinned_changes_nothing(first_converge, fre
     """The mirror serves another key where the CUDA key belongs (the toolkit repository's: a real
     lab key, so only the pin tells them apart). The cuda role stops at the key check with both
     fingerprints and the fix in its message; the keyrings and the apt sources are as they were."""
-    host = fresh_lab.host(A100X2)
+    host = fresh_lab.host(FALLBACK)
     offline = yaml.safe_load((fresh_lab.paths.inventory / "group_vars/all/offline.yml").read_text())
     state = ("stat -c '%n %s %Y' /etc/apt/keyrings/* /etc/apt/sources.list.d/*"
              " && sha256sum /etc/apt/keyrings/* /etc/apt/sources.list.d/*")
     before = host.check_output(state)
     assert "/etc/apt/keyrings/cuda.asc" in before
-    r = run_playbook("playbooks/cuda.yml", fresh_lab.paths.inventory, tmp_path / "run", limit=A100X2,
+    r = run_playbook("playbooks/cuda.yml", fresh_lab.paths.inventory, tmp_path / "run", limit=FALLBACK,
                      extravars={"cuda_repo_key_url": f"{offline['nvidia_container_toolkit_repo_base_url']}/gpgkey"})
-    assert r.rc != 0 and set(failures(r)) == {A100X2}
+    assert r.rc != 0 and set(failures(r)) == {FALLBACK}
     failed = [e["event_data"] for e in r.events if e.get("event") == "runner_on_failed"]
     assert [f["task"] for f in failed] == ["Compare the repository key with the pinned fingerprints"], \
         failed_messages(r)
@@ -400,7 +399,7 @@ def test_container_addresses_are_not_reachable_from_other_hosts(first_converge, 
     assert GUARD in target.check_output("systemctl show -p Wants --value docker.service")
     # A client whose own containers do not use that address (the route would divert them).
     addresses = "docker ps -q | xargs -r docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}'"
-    name = next((n for n in (A100X2, REAL_VLLM) if ip not in fresh_lab.host(n).check_output(addresses).split()), A100X2)
+    name = next((n for n in (FALLBACK, REAL_VLLM) if ip not in fresh_lab.host(n).check_output(addresses).split()), FALLBACK)
     client = fresh_lab.host(name)
     probe = f"curl -s -m 3 -o /dev/null -w '%{{http_code}}' http://{ip}:8000/health"
     route = f"{ip}/32 via {fresh_lab.address(SPARK)}"
@@ -433,18 +432,18 @@ def test_a_host_that_stops_being_exposed_closes_the_proxy_and_serves_on_loopback
     """The fallback host (loopback) exposed on all addresses behind its proxy, then back: the
     proxy's port is freed before the instance restarts to publish it on loopback (nginx held
     0.0.0.0:8000, and docker could not publish 127.0.0.1:8000: found by the control benchmark)."""
-    host = fresh_lab.host(A100X2)
+    host = fresh_lab.host(FALLBACK)
     manifest = json.loads(host.file("/etc/vllm-fleet/main.json").content_string)
     port = manifest["port"]
     assert not manifest["proxied"], "the fallback host should be on loopback as the lab makes it"
-    exposed = run_playbook("playbooks/vllm.yml", fresh_lab.paths.inventory, tmp_path / "expose", limit=A100X2,
+    exposed = run_playbook("playbooks/vllm.yml", fresh_lab.paths.inventory, tmp_path / "expose", limit=FALLBACK,
                            extravars={"vllm_fleet_bind_address": "0.0.0.0",
                                       "vllm_fleet_api_key": "{{ vault_vllm_fleet_api_key }}"})
     assert exposed.rc == 0 and failures(exposed) == {}, failed_messages(exposed)
     assert any("nginx" in line and f"0.0.0.0:{port} " in line for line in _listeners(host, port)), \
         _listeners(host, port)
     assert completes(host)
-    back = run_playbook("playbooks/vllm.yml", fresh_lab.paths.inventory, tmp_path / "back", limit=A100X2)
+    back = run_playbook("playbooks/vllm.yml", fresh_lab.paths.inventory, tmp_path / "back", limit=FALLBACK)
     assert back.rc == 0 and failures(back) == {}, failed_messages(back)
     listening = _listeners(host, port)
     assert not [line for line in listening if "nginx" in line], f"the proxy still holds port {port}: {listening}"

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.lab.lab_hosts import FALLBACK, H1, REAL_VLLM, ROUTER, SPARK
 from tests.lab.site_run import failed_messages, failures, run_site
 from vllm_fleet_lab.playbook import run_playbook
 from vllm_fleet.serving.profiles import resolve_serving
@@ -19,7 +20,6 @@ from vllm_fleet.serving.args import serve_args
 pytestmark = pytest.mark.lab
 
 REPO = Path(__file__).resolve().parents[2]
-H100, SPARK, A100X2 = "vllm-fleet-lab-1", "vllm-fleet-lab-3", "vllm-fleet-lab-4"
 
 
 def test_every_group_converges(first_converge, fresh_lab) -> None:
@@ -35,10 +35,9 @@ def test_every_group_converges(first_converge, fresh_lab) -> None:
 # those. Check mode takes spark and the fallback host. Both take the router (few tasks): in the
 # hopper stream (tests/workers.py), whose host it is, after its router drills (which leave it as
 # the converge made it).
-ROUTER = "vllm-fleet-lab-router"
-RERUN_HOSTS = [pytest.param([SPARK, A100X2, "vllm-fleet-lab-5"], id="hosts-3-5"),
+RERUN_HOSTS = [pytest.param([SPARK, FALLBACK, REAL_VLLM], id="hosts-3-5"),
                pytest.param([ROUTER], id="router", marks=pytest.mark.hopper)]
-CHECK_HOSTS = [pytest.param([SPARK, A100X2], id="hosts-3-4"),
+CHECK_HOSTS = [pytest.param([SPARK, FALLBACK], id="hosts-3-4"),
                pytest.param([ROUTER], id="router", marks=pytest.mark.hopper)]
 
 
@@ -60,7 +59,7 @@ def test_check_diff_on_converged_hosts_reports_nothing(first_converge, fresh_lab
 
 @pytest.mark.hopper
 def test_unit_env_and_container(first_converge, fresh_lab) -> None:
-    host = fresh_lab.host(H100)
+    host = fresh_lab.host(H1)
     unit = host.file("/etc/systemd/system/vllm@.service")
     assert unit.exists and "ExecStart=/usr/local/libexec/vllm-fleet/vllm-run /etc/vllm-fleet/%i.args" in unit.content_string
     assert "Restart=on-failure" in unit.content_string
@@ -81,10 +80,10 @@ def test_unit_env_and_container(first_converge, fresh_lab) -> None:
 
 @pytest.mark.hopper
 def test_daemon_json_keeps_the_users_keys(first_converge, fresh_lab) -> None:
-    daemon = json.loads(fresh_lab.host(H100).file("/etc/docker/daemon.json").content_string)
+    daemon = json.loads(fresh_lab.host(H1).file("/etc/docker/daemon.json").content_string)
     assert daemon["log-driver"] == "json-file"  # seeded by the lab before any role ran
     assert daemon["runtimes"]["nvidia"]["path"] == "nvidia-container-runtime"
-    runtimes = fresh_lab.host(H100).check_output("docker info --format '{{json .Runtimes}}'")
+    runtimes = fresh_lab.host(H1).check_output("docker info --format '{{json .Runtimes}}'")
     assert "nvidia" in json.loads(runtimes)
 
 
@@ -102,7 +101,7 @@ def test_spark_is_served_with_its_profile_env(first_converge, fresh_lab) -> None
 def test_fallback_host_is_a_cuda_12_host_on_driver_570(first_converge, fresh_lab) -> None:
     """Host 4 keeps driver branch 570 (lab config HOST_PLAN): the cuda role pinned that branch and
     installed the CUDA 12 toolkit, and vLLM runs the image its inventory declares a CUDA 12 build."""
-    host = fresh_lab.host(A100X2)
+    host = fresh_lab.host(FALLBACK)
     assert host.check_output("nvidia-smi --query-gpu=driver_version --format=csv,noheader").splitlines() == ["570.172.08"] * 2
     assert "CUDA Version: 12.8" in host.check_output("nvidia-smi")
     rows = host.check_output("dpkg-query -W -f='${db:Status-Abbrev}|${Package}|${Version}\\n'").splitlines()
@@ -113,7 +112,7 @@ def test_fallback_host_is_a_cuda_12_host_on_driver_570(first_converge, fresh_lab
     assert "cuda-toolkit-12-9" in installed
     assert [n for n in installed if n.startswith("cuda-toolkit-13-")] == []
 
-    host_vars = yaml.safe_load((fresh_lab.paths.inventory / "host_vars" / f"{A100X2}.yml").read_text())
+    host_vars = yaml.safe_load((fresh_lab.paths.inventory / "host_vars" / f"{FALLBACK}.yml").read_text())
     assert host_vars["vllm_fleet_driver_branch"] == 570
     cfg = resolve_serving("fallback", host_vars["vllm_fleet_overrides"])
     assert cfg["image"]["cuda_major"] == 12
@@ -127,18 +126,18 @@ def test_wrong_gpu_stops_in_preflight_before_any_download(first_converge, fresh_
     shutil.copytree(fresh_lab.paths.inventory, inventory)
     hosts = yaml.safe_load((inventory / "hosts.yml").read_text())
     groups = hosts["all"]["children"]["gpu"]["children"]
-    groups["fallback"]["hosts"].pop(A100X2)
-    groups["hopper"]["hosts"][A100X2] = None
+    groups["fallback"]["hosts"].pop(FALLBACK)
+    groups["hopper"]["hosts"][FALLBACK] = None
     (inventory / "hosts.yml").write_text(yaml.safe_dump(hosts))
-    host_vars = yaml.safe_load((inventory / "host_vars" / f"{A100X2}.yml").read_text())
+    host_vars = yaml.safe_load((inventory / "host_vars" / f"{FALLBACK}.yml").read_text())
     host_vars["vllm_fleet_gpu"] = {"name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0", "memory_mib": 81559, "count": 1}
-    (inventory / "host_vars" / f"{A100X2}.yml").write_text(yaml.safe_dump(host_vars))
+    (inventory / "host_vars" / f"{FALLBACK}.yml").write_text(yaml.safe_dump(host_vars))
 
-    host = fresh_lab.host(A100X2)
+    host = fresh_lab.host(FALLBACK)
     host.run("systemctl stop vllm@main; docker rm -f vllm-main; docker image prune -af")
     images_before = host.check_output("docker images -q")
     (tmp_path / "run").mkdir()
-    r = run_site(inventory, tmp_path / "run", limit=A100X2)
+    r = run_site(inventory, tmp_path / "run", limit=FALLBACK)
     assert r.rc != 0
     text = " ".join(failed_messages(r))
     assert "compute capability 8.0 is not served by profile 'hopper'" in text

@@ -1,10 +1,12 @@
-"""playbooks/upgrade.yml and playbooks/rollback.yml on the lab's hopper group (hosts 1 and 2 only).
+"""playbooks/upgrade.yml and playbooks/rollback.yml on the lab's hopper group (hosts 1 and 2, the
+hopper stream's), and the two drills of one host alone on the Spark (host 3, the lab stream's,
+which has the hopper stream's other drills to run beside: tests/workers.py).
 
 The first converge's smoke stage marked each host's release verified; that release, and only
 that, is what a failed upgrade puts back and what a rollback goes back to. The drills:
-- a release whose image the registry does not have fails before anything changed: nothing is
-  restarted;
-- two upgrades of one host at once: the second stops at the host's lock, naming the first;
+- (Spark) a release whose image the registry does not have fails before anything changed:
+  nothing is restarted;
+- (Spark) two upgrades of one host at once: the second stops at the host's lock, naming the first;
 - an upgrade to a broken release (the stand-in with VLLM_STANDIN_FAULT=engine_dead baked in:
   /health says 200, generation fails) killed right after it wrote the new files, then re-run: the
   re-run takes the dead run's lock over, fails smoke on host 1 and puts back the verified
@@ -31,13 +33,14 @@ from typing import Any
 import ansible_runner
 import pytest
 
-from tests.lab.drills import H1, H2, STANDIN_HOPPER, completes, kill_after_changed, lab_overrides, lock_held, release, serves, snapshot
+from tests.lab.lab_hosts import H1, H2, SPARK, STANDIN_HOPPER
+from tests.lab.drills import completes, kill_after_changed, lab_overrides, lock_held, release, serves, snapshot
 from tests.lab.router_client import ClientLoop, edge_of, router_servers, wait_router_up
 from tests.lab.site_run import failed_messages, failures
 from vllm_fleet_lab.playbook import run_playbook
 from vllm_fleet_lab.variants import build_variant
 
-pytestmark = [pytest.mark.lab, pytest.mark.hopper]
+pytestmark = pytest.mark.lab
 
 HOPPER = (H1, H2)
 FAST_HEALTH = {"vllm_fleet_upgrade_health_retries": 30, "vllm_fleet_upgrade_health_delay": 2}
@@ -76,41 +79,50 @@ def _same_release(after: dict[str, Any], before: dict[str, Any]) -> None:
         assert after[key] == before[key], f"{key} differs from the converged release"
 
 
-@pytest.fixture(scope="module")
-def hopper_converged(first_converge, fresh_lab) -> dict[str, Any]:
+def _converged(first_converge, lab, names: tuple[str, ...]) -> dict[str, Any]:
     r, _ = first_converge
     assert r.rc == 0 and failures(r) == {}, failed_messages(r)
-    overrides = lab_overrides(fresh_lab.paths.inventory)
+    overrides = lab_overrides(lab.paths.inventory)
     old = overrides["image"]["digest"]
-    for name in HOPPER:
-        marker = release(fresh_lab.host(name))
+    for name in names:
+        marker = release(lab.host(name))
         assert marker and marker["image"]["ref"].endswith(old), f"the smoke stage did not mark {name} verified"
-        assert not lock_held(fresh_lab.host(name))
+        assert not lock_held(lab.host(name))
     return {"overrides": overrides, "old": old}
 
 
-def test_failure_before_any_change_restarts_nothing(hopper_converged, fresh_lab, tmp_path) -> None:
+@pytest.fixture(scope="module")
+def hopper_converged(first_converge, fresh_lab) -> dict[str, Any]:
+    return _converged(first_converge, fresh_lab, HOPPER)
+
+
+@pytest.fixture(scope="module")
+def spark_converged(first_converge, fresh_lab) -> dict[str, Any]:
+    return _converged(first_converge, fresh_lab, (SPARK,))
+
+
+def test_failure_before_any_change_restarts_nothing(spark_converged, fresh_lab, tmp_path) -> None:
     """The registry has no such image: the pull fails before the run changed anything, and the
     rescue, seeing the host still serve its verified release, leaves the instance running."""
-    host = fresh_lab.host(H1)
+    host = fresh_lab.host(SPARK)
     before, verified = snapshot(host), release(host)
-    r = run_play("upgrade.yml", fresh_lab.paths.inventory, tmp_path / "upgrade", limit=H1,
-                 extravars={"vllm_fleet_overrides": _with_digest(hopper_converged["overrides"], "sha256:" + "0" * 64),
+    r = run_play("upgrade.yml", fresh_lab.paths.inventory, tmp_path / "upgrade", limit=SPARK,
+                 extravars={"vllm_fleet_overrides": _with_digest(spark_converged["overrides"], "sha256:" + "0" * 64),
                             **FAST_HEALTH})
-    assert r.rc != 0 and set(failures(r)) == {H1}, failed_messages(r)
+    assert r.rc != 0 and set(failures(r)) == {SPARK}, failed_messages(r)
     text = _text(r)
-    assert f"Upgrade of {H1} failed at Pull the image" in text, text
+    assert f"Upgrade of {SPARK} failed at Pull the image" in text, text
     assert "nothing was restored or restarted" in text, text
     assert snapshot(host) == before, "the healthy instance was touched (same container, files and secrets expected)"
     assert release(host) == verified and not lock_held(host)
     assert completes(host)
 
 
-def test_overlapping_runs_the_second_stops_at_the_lock(hopper_converged, fresh_lab, tmp_path) -> None:
-    """Two upgrades of host 1 at once. The first (to the release the host already serves) is
+def test_overlapping_runs_the_second_stops_at_the_lock(spark_converged, fresh_lab, tmp_path) -> None:
+    """Two upgrades of one host at once. The first (to the release the host already serves) is
     paused once it holds the host's lock; the second stops there, before it changed anything,
     naming the first run; the first then goes on, restarts nothing, and gives the lock back."""
-    host = fresh_lab.host(H1)
+    host = fresh_lab.host(SPARK)
     inventory = fresh_lab.paths.inventory
     before = snapshot(host)
     first_dir = tmp_path / "first"
@@ -120,23 +132,23 @@ def test_overlapping_runs_the_second_stops_at_the_lock(hopper_converged, fresh_l
 
     def on_event(event: dict[str, Any]) -> bool:
         data = event.get("event_data", {})
-        if (not paused.is_set() and event.get("event") == "runner_on_ok" and data.get("host") == H1
+        if (not paused.is_set() and event.get("event") == "runner_on_ok" and data.get("host") == SPARK
                 and data.get("task") == "Take the upgrade lock"):
             subprocess.run(["pkill", "-STOP", "-f", pattern], check=False)
             paused.set()
         return True
 
     first = threading.Thread(target=lambda: outcome.setdefault(
-        "first", run_playbook("playbooks/upgrade.yml", inventory, first_dir, limit=H1, extravars=FAST_HEALTH,
+        "first", run_playbook("playbooks/upgrade.yml", inventory, first_dir, limit=SPARK, extravars=FAST_HEALTH,
                               event_handler=on_event)))
     first.start()
     try:
         assert paused.wait(300), "the first run never took the lock"
         assert lock_held(host)
-        second = run_play("upgrade.yml", inventory, tmp_path / "second", limit=H1, extravars=FAST_HEALTH)
+        second = run_play("upgrade.yml", inventory, tmp_path / "second", limit=SPARK, extravars=FAST_HEALTH)
         text = _text(second)
-        assert second.rc != 0 and set(failures(second)) == {H1}, text
-        assert f"{H1} is being changed by another run" in text and "is held by upgrade.yml run by" in text, text
+        assert second.rc != 0 and set(failures(second)) == {SPARK}, text
+        assert f"{SPARK} is being changed by another run" in text and "is held by upgrade.yml run by" in text, text
         holder = re.search(r"ansible-playbook pid (\d+)", text)
         assert holder, text
         assert str(first_dir).encode() in Path(f"/proc/{holder.group(1)}/cmdline").read_bytes(), \
@@ -151,6 +163,7 @@ def test_overlapping_runs_the_second_stops_at_the_lock(hopper_converged, fresh_l
     assert not lock_held(host)
 
 
+@pytest.mark.hopper
 def test_interrupted_upgrade_rerun_puts_back_the_verified_release(hopper_converged, fresh_lab, tmp_path) -> None:
     started = time.monotonic()
     broken = build_variant(fresh_lab.record, "engine-dead", ["ENV VLLM_STANDIN_FAULT=engine_dead"])
@@ -202,6 +215,7 @@ def test_interrupted_upgrade_rerun_puts_back_the_verified_release(hopper_converg
     print(f"killed upgrade, re-run, rollback and re-smoke: {time.monotonic() - started:.0f} s")
 
 
+@pytest.mark.hopper
 def test_release_that_never_becomes_healthy_is_rolled_back(hopper_converged, fresh_lab, tmp_path) -> None:
     """/health never answers 200: the restart handler's health wait fails, and the rescue puts
     the verified release back."""
@@ -223,6 +237,7 @@ def test_release_that_never_becomes_healthy_is_rolled_back(hopper_converged, fre
     assert release(host) == verified and not lock_held(host)
 
 
+@pytest.mark.hopper
 def test_good_release_goes_host_by_host_then_rollback_restores(hopper_converged, fresh_lab, tmp_path) -> None:
     started = time.monotonic()
     good = build_variant(fresh_lab.record, "relabel", ['LABEL io.vllm-fleet.release="next"'])
