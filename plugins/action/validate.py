@@ -7,6 +7,7 @@ from typing import Any
 
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
+from ansible.utils.vars import load_extra_vars
 from ansible_collections.vllm_fleet.fleet.plugins.plugin_utils import hostvars as hostvars_util
 from ansible_collections.vllm_fleet.fleet.plugins.plugin_utils.package import vllm_fleet
 
@@ -34,6 +35,9 @@ class ActionModule(ActionBase):
         hosts = self._task.args.get("hosts") or task_vars.get("ansible_play_hosts_all") or []
         strict = bool(self._task.args.get("strict", False))
         hostvars = task_vars["hostvars"]
+        # What -e gave (parsed once per run by Ansible, cached): a play keyword set there is
+        # where Ansible reads it; set in the inventory it is not (VF005).
+        extra_vars = frozenset(k for k in load_extra_vars(self._loader) if str(k).startswith(NAMESPACE))
         fleet_hosts, router_hosts, lines, errors, warnings, verdicts = [], [], [], 0, 0, {}
         for host in hosts:
             fleet, unresolved = {}, []
@@ -66,7 +70,7 @@ class ActionModule(ActionBase):
             # Hosts of one group usually share every value: judge each distinct set once.
             key = repr(sorted((k, repr(v)) for k, v in fleet.items()))
             if key not in verdicts:
-                verdicts[key] = check_fleet_vars(fleet, "")
+                verdicts[key] = check_fleet_vars(fleet, "", extra_vars=extra_vars)
             for v in verdicts[key]:
                 if v.severity == INFO:
                     continue

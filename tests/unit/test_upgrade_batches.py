@@ -35,10 +35,11 @@ def test_batches_are_the_ones_ansible_makes(serial: Any) -> None:
     assert ours == PlaybookExecutor._get_serialized_batches(executor, play)
 
 
-def _run(tmp_path: Path, playbook: str, **extravars: Any) -> ansible_runner.Runner:
+def _run(tmp_path: Path, playbook: str, inventory_vars: dict[str, Any] | None = None,
+         **extravars: Any) -> ansible_runner.Runner:
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(yaml.safe_dump({"all": {"children": {
-        "hopper": {"hosts": {"h1": UNREACHABLE, "h2": UNREACHABLE}, "vars": FLEET_VARS},
+        "hopper": {"hosts": {"h1": UNREACHABLE, "h2": UNREACHABLE}, "vars": {**FLEET_VARS, **(inventory_vars or {})}},
         "routers": {"hosts": {"r1": {**UNREACHABLE, "vllm_fleet_router": {}}}}}}}))
     # `-e key=value`, as a user types it: Ansible hands every value over as a string.
     cmdline = " ".join(f"-e {k}={v}" for k, v in extravars.items())
@@ -75,3 +76,24 @@ def test_other_batches_go_past_the_guard(tmp_path: Path, extravars: dict[str, An
     assert guard == (["runner_on_skipped"] if extravars else ["runner_on_ok"])
     # The upgrade play started: it failed at the unreachable hosts, not at the guard.
     assert ("runner_on_unreachable", "Gathering Facts") in _results(r)
+
+
+VALIDATE = "Check the hosts against vllm-fleet's schema and serving rules"
+
+
+def test_a_serial_in_the_inventory_stops_the_run_before_the_guard(tmp_path: Path) -> None:
+    """Ansible never reads a play's serial from the inventory: the play would go one host a
+    batch while the guard, reading host variables, judged batches of 2. Validation stops it
+    first (VF005), naming the -e that does what the inventory meant."""
+    r = _run(tmp_path, "upgrade.yml", inventory_vars={"vllm_fleet_upgrade_serial": 2})
+    assert r.rc != 0
+    [failed] = [e["event_data"] for e in r.events if e["event"] == "runner_on_failed"]
+    assert failed["task"] == VALIDATE, failed["task"]
+    assert "error VF005" in failed["res"]["msg"] and "-e vllm_fleet_upgrade_serial=2" in failed["res"]["msg"]
+    assert GUARD not in [task for _, task in _results(r)]
+
+
+def test_the_same_serial_given_with_e_is_where_ansible_reads_it(tmp_path: Path) -> None:
+    r = _run(tmp_path, "upgrade.yml", inventory_vars={"vllm_fleet_upgrade_serial": 2}, vllm_fleet_upgrade_serial=2)
+    assert ("runner_on_ok", VALIDATE) in _results(r)
+    assert _results(r)[-1] == ("runner_on_failed", GUARD)  # batches of 2 now: the guard's to refuse

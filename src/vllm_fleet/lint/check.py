@@ -1,5 +1,6 @@
 """One fleet host's variables judged: the schema (VF001), then every serving rule whose inputs are
-sound, on a plan built from the valid parts; notes (VF003) for values only Ansible can know.
+sound, on a plan built from the valid parts; notes (VF003) for values only Ansible can know; play
+keywords the inventory cannot set (VF005).
 
 The Ansible collection's validate action calls `check_fleet_vars` with the values Ansible
 resolved; lint calls it with the inventory's own.
@@ -7,11 +8,12 @@ resolved; lint calls it with the inventory's own.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from vllm_fleet.lint import inputs
 from vllm_fleet.lint.unknown import SECRETS, Unknown, find_unknown
-from vllm_fleet.rules import INFO, RULES, HostView, Violation, run_rules, schema
+from vllm_fleet.rules import INFO, RULES, HostView, Violation, play_settings, run_rules, schema
 from vllm_fleet.rules.base import ERROR
 from vllm_fleet.rules.schema import OVERRIDES, UNKNOWN_KEY, Path
 from vllm_fleet.serving import profiles
@@ -33,9 +35,12 @@ class PossiblySet:
 POSSIBLY_SET = PossiblySet()
 
 
-def check_fleet_vars(fv: dict[str, Any], host_name: str, *, encrypted: bool = False) -> list[Violation]:
+def check_fleet_vars(fv: dict[str, Any], host_name: str, *, encrypted: bool = False,
+                     extra_vars: Collection[str] = ()) -> list[Violation]:
     """Every problem of one host's vllm_fleet_* variables. `encrypted`: a vault-encrypted vars
-    file applies to the host, so a secret it does not show may still be set there."""
+    file applies to the host, so a secret it does not show may still be set there. `extra_vars`:
+    the names among them the run was given with -e (site.yml's validation; lint reads only the
+    inventory)."""
     unknown = find_unknown(fv)
     problems = schema.check_host(fv, [u.path for u in unknown])
     found = [Violation(SCHEMA_RULE, ERROR, host_name, p.var, p.message) for p in problems]
@@ -58,6 +63,8 @@ def check_fleet_vars(fv: dict[str, Any], host_name: str, *, encrypted: bool = Fa
     runnable = [rule for rule in RULES if not inputs.blocked(rule.id, unusable)]
     found += run_rules(HostView.declared(host_name, plan), runnable)
     found += [_note(u, host_name) for u in unknown]
+    found += [Violation(play_settings.RULE, ERROR, host_name, var, message)
+              for var, message in play_settings.misplaced(fv, extra_vars)]
     return found
 
 
