@@ -25,7 +25,7 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         vllm_fleet()
         from vllm_fleet.lint.run import check_fleet_vars
-        from vllm_fleet.rules import ERROR, INFO, WARNING
+        from vllm_fleet.rules import ERROR, INFO, WARNING, play_settings
         from vllm_fleet.serving.host import is_fleet_host
         from vllm_fleet.serving.router import MIXED_RULE
         from vllm_fleet.serving.router import RULE as ROUTER_RULE
@@ -51,6 +51,9 @@ class ActionModule(ActionBase):
                 # A router: its fleet hosts are planned as the router role plans them, whether or
                 # not they are in this run (`-l router` reconfigures the routers alone).
                 router_hosts.append(host)
+                misplaced = play_settings.misplaced(fleet, extra_vars)
+                errors += len(misplaced)
+                lines += [f"host={host} var={var}: error {play_settings.RULE}: {text}" for var, text in misplaced]
                 try:
                     plan = hostvars_util.router_plan(hostvars, host, task_vars.get("groups") or {})
                 except RouterError as exc:

@@ -137,6 +137,12 @@ def test_lint_checks_a_router_group_and_does_not_call_it_an_unprofiled_host(tmp_
         (tmp_path / "group_vars" / "hopper.yml").read_text()
         + yaml.safe_dump({"vllm_fleet_bind_address": "0.0.0.0", "vllm_fleet_api_key": "k" * 20}))
     assert main(["lint", str(tmp_path)]) == 0, capsys.readouterr().out
+    # A play's serial in the routers' group is no more read there than on a fleet host (VF005).
+    (tmp_path / "group_vars" / "router.yml").write_text(yaml.safe_dump(
+        {"vllm_fleet_router": {"groups": ["hopper"]}, "vllm_fleet_upgrade_serial": 1}))
+    assert main(["lint", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"{tmp_path}/group_vars/router.yml:4: error VF005 host=router-1 var=vllm_fleet_upgrade_serial: " in out, out
 
 
 def test_a_model_with_two_context_lengths_behind_one_address_is_a_warning() -> None:

@@ -36,11 +36,11 @@ def test_batches_are_the_ones_ansible_makes(serial: Any) -> None:
 
 
 def _run(tmp_path: Path, playbook: str, inventory_vars: dict[str, Any] | None = None,
-         **extravars: Any) -> ansible_runner.Runner:
+         router_vars: dict[str, Any] | None = None, **extravars: Any) -> ansible_runner.Runner:
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(yaml.safe_dump({"all": {"children": {
         "hopper": {"hosts": {"h1": UNREACHABLE, "h2": UNREACHABLE}, "vars": {**FLEET_VARS, **(inventory_vars or {})}},
-        "routers": {"hosts": {"r1": {**UNREACHABLE, "vllm_fleet_router": {}}}}}}}))
+        "routers": {"hosts": {"r1": {**UNREACHABLE, "vllm_fleet_router": {}, **(router_vars or {})}}}}}}))
     # `-e key=value`, as a user types it: Ansible hands every value over as a string.
     cmdline = " ".join(f"-e {k}={v}" for k, v in extravars.items())
     (tmp_path / "run").mkdir()
@@ -81,11 +81,12 @@ def test_other_batches_go_past_the_guard(tmp_path: Path, extravars: dict[str, An
 VALIDATE = "Check the hosts against vllm-fleet's schema and serving rules"
 
 
-def test_a_serial_in_the_inventory_stops_the_run_before_the_guard(tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", ["inventory_vars", "router_vars"], ids=["fleet-group", "router"])
+def test_a_serial_in_the_inventory_stops_the_run_before_the_guard(tmp_path: Path, where: str) -> None:
     """Ansible never reads a play's serial from the inventory: the play would go one host a
     batch while the guard, reading host variables, judged batches of 2. Validation stops it
-    first (VF005), naming the -e that does what the inventory meant."""
-    r = _run(tmp_path, "upgrade.yml", inventory_vars={"vllm_fleet_upgrade_serial": 2})
+    first (VF005), naming the -e that does what the inventory meant; on a router as well."""
+    r = _run(tmp_path, "upgrade.yml", **{where: {"vllm_fleet_upgrade_serial": 2}})
     assert r.rc != 0
     [failed] = [e["event_data"] for e in r.events if e["event"] == "runner_on_failed"]
     assert failed["task"] == VALIDATE, failed["task"]

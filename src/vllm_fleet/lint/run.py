@@ -16,7 +16,7 @@ from vllm_fleet.inventory import Inventory, ResolvedHost, locate
 from vllm_fleet.lint import membership
 from vllm_fleet.lint.check import SCHEMA_RULE, check_fleet_vars, encrypted_file_note
 from vllm_fleet.lint.unknown import TEMPLATE_MARKERS, find_unknown
-from vllm_fleet.rules import ERROR, INFO, SEVERITY_ORDER, WARNING, Violation, schema
+from vllm_fleet.rules import ERROR, INFO, SEVERITY_ORDER, WARNING, Violation, play_settings, schema
 from vllm_fleet.serving import router
 
 __all__ = ["SCHEMA_RULE", "Located", "check_fleet_vars", "fleet_vars", "in_scope", "lint_inventory"]
@@ -137,13 +137,16 @@ def router_plan(inventory: Inventory, host: ResolvedHost) -> router.RouterPlan:
 
 
 def _router_findings(inventory: Inventory, host: ResolvedHost, where: _Locator) -> list[Located]:
-    """VF501 when a router host cannot route, VF502 for what surprises its clients."""
+    """VF501 when a router host cannot route, VF502 for what surprises its clients; VF005, as
+    on fleet hosts (a router takes part in site.yml's and the upgrade's batches too)."""
+    found = [Located(Violation(play_settings.RULE, ERROR, host.name, var, message), *where(host, var))
+             for var, message in play_settings.misplaced(fleet_vars(host))]
     try:
         plan = router_plan(inventory, host)
     except router.RouterError as exc:
-        return [Located(Violation(router.RULE, ERROR, host.name, router.VAR, str(exc)), *where(host, router.VAR))]
-    return [Located(Violation(router.MIXED_RULE, WARNING, host.name, router.VAR, text), *where(host, router.VAR))
-            for text in plan.warnings]
+        return found + [Located(Violation(router.RULE, ERROR, host.name, router.VAR, str(exc)), *where(host, router.VAR))]
+    return found + [Located(Violation(router.MIXED_RULE, WARNING, host.name, router.VAR, text), *where(host, router.VAR))
+                    for text in plan.warnings]
 
 
 def lint_inventory(inventory: Inventory) -> tuple[list[Located], int]:
