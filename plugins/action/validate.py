@@ -35,7 +35,7 @@ class ActionModule(ActionBase):
         hosts = self._task.args.get("hosts") or task_vars.get("ansible_play_hosts_all") or []
         strict = bool(self._task.args.get("strict", False))
         hostvars = task_vars["hostvars"]
-        # What -e gave (parsed once per run by Ansible, cached): a play keyword set there is
+        # What -e gave, parsed as Ansible parses it: a play keyword set there is
         # where Ansible reads it; set in the inventory it is not (VF005).
         extra_vars = frozenset(k for k in load_extra_vars(self._loader) if str(k).startswith(NAMESPACE))
         fleet_hosts, router_hosts, lines, errors, warnings, verdicts = [], [], [], 0, 0, {}
