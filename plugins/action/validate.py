@@ -15,6 +15,11 @@ NAMESPACE = "vllm_fleet_"
 UNRESOLVED_RULE = "VF004"
 
 
+def _line(host: str, v: Any) -> str:
+    """One problem as the task's message lists it (v: a vllm_fleet.rules Violation)."""
+    return f"host={host} var={v.var}: {v.severity} {v.rule}: {v.message}"
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("hosts", "strict"))
@@ -51,9 +56,9 @@ class ActionModule(ActionBase):
                 # A router: its fleet hosts are planned as the router role plans them, whether or
                 # not they are in this run (`-l router` reconfigures the routers alone).
                 router_hosts.append(host)
-                misplaced = play_settings.misplaced(fleet, extra_vars)
+                misplaced = play_settings.check(fleet, host, extra_vars)
                 errors += len(misplaced)
-                lines += [f"host={host} var={var}: error {play_settings.RULE}: {text}" for var, text in misplaced]
+                lines += [_line(host, v) for v in misplaced]
                 try:
                     plan = hostvars_util.router_plan(hostvars, host, task_vars.get("groups") or {})
                 except RouterError as exc:
@@ -79,7 +84,7 @@ class ActionModule(ActionBase):
                     continue
                 errors += v.severity == ERROR
                 warnings += v.severity == WARNING
-                lines.append(f"host={host} var={v.var}: {v.severity} {v.rule}: {v.message}")
+                lines.append(_line(host, v))
         failed = errors > 0 or (strict and warnings > 0)
         summary = (f"{len(fleet_hosts)} fleet host(s) and {len(router_hosts)} router(s) of {len(hosts)} checked: {errors} error(s), {warnings} warning(s)"
                    + ("" if not failed else "; fix the inventory (`vllm-fleet lint` shows file and line)"))

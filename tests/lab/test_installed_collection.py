@@ -11,13 +11,12 @@ import shutil
 
 import pytest
 
-from tests.lab.lab_hosts import SPARK
 from tests.installed import Installed
+from tests.lab.lab_hosts import SPARK  # the hopper stream drills hosts 1 and 2 meanwhile (tests/workers.py)
 from tests.lab.site_run import FinishedRun
 
 pytestmark = pytest.mark.lab
 
-# The Spark: the hopper stream drills hosts 1 and 2 meanwhile (tests/workers.py).
 # A job template's playbook in an AWX project: the collection's, by its full name.
 PROJECT_PLAYBOOK = "- name: Deploy the fleet\n  ansible.builtin.import_playbook: vllm_fleet.fleet.site\n"
 

@@ -63,8 +63,7 @@ def check_fleet_vars(fv: dict[str, Any], host_name: str, *, encrypted: bool = Fa
     runnable = [rule for rule in RULES if not inputs.blocked(rule.id, unusable)]
     found += run_rules(HostView.declared(host_name, plan), runnable)
     found += [_note(u, host_name) for u in unknown]
-    found += [Violation(play_settings.RULE, ERROR, host_name, var, message)
-              for var, message in play_settings.misplaced(fv, extra_vars)]
+    found += play_settings.check(fv, host_name, extra_vars)
     return found
 
 

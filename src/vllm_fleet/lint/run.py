@@ -139,8 +139,7 @@ def router_plan(inventory: Inventory, host: ResolvedHost) -> router.RouterPlan:
 def _router_findings(inventory: Inventory, host: ResolvedHost, where: _Locator) -> list[Located]:
     """VF501 when a router host cannot route, VF502 for what surprises its clients; VF005, as
     on fleet hosts (a router takes part in site.yml's and the upgrade's batches too)."""
-    found = [Located(Violation(play_settings.RULE, ERROR, host.name, var, message), *where(host, var))
-             for var, message in play_settings.misplaced(fleet_vars(host))]
+    found = [Located(v, *where(host, v.var)) for v in play_settings.check(fleet_vars(host), host.name)]
     try:
         plan = router_plan(inventory, host)
     except router.RouterError as exc:

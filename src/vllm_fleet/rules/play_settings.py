@@ -16,6 +16,7 @@ from collections.abc import Collection
 from functools import lru_cache
 from typing import Any
 
+from vllm_fleet.rules.base import ERROR, Violation
 from vllm_fleet.rules.schema import host_schema
 
 RULE = "VF005"
@@ -29,19 +30,20 @@ def play_keyword_vars() -> tuple[str, ...]:
                         if prop.get("$ref") == _SERIAL_TYPE))
 
 
-def misplaced(fleet_vars: dict[str, Any], extra_vars: Collection[str] = ()) -> list[tuple[str, str]]:
-    """(var, message) for each play keyword variable among `fleet_vars` that did not come from
-    the command line (`extra_vars`: the names given with -e, which win over the inventory's)."""
+def check(fleet_vars: dict[str, Any], host_name: str, extra_vars: Collection[str] = ()) -> list[Violation]:
+    """A violation for each play keyword variable among a host's `fleet_vars` (a fleet host's or
+    a router's) that did not come from the command line (`extra_vars`: the names given with -e,
+    which win over the inventory's)."""
     found = []
     for var in play_keyword_vars():
         if var in fleet_vars and var not in extra_vars:
             value = fleet_vars[var]
             shown = ",".join(map(str, value)) if isinstance(value, list) else str(value)
-            found.append((var, f"{var} is set in the inventory, where Ansible never reads a play's serial (it "
+            found.append(Violation(RULE, ERROR, host_name, var, f"{var} is set in the inventory, where Ansible never reads a play's serial (it "
                                "templates play keywords from extra and play variables only): the plays it would "
                                f"batch keep their default. Give it on the command line (-e {var}={shown}) "
                                "and remove it from the inventory"))
     return found
 
 
-__all__ = ["RULE", "misplaced", "play_keyword_vars"]
+__all__ = ["RULE", "check", "play_keyword_vars"]
